@@ -1,0 +1,138 @@
+"""Strict, typed parameter sections.
+
+Each stage describes the part of ``params.yaml`` it reads as dataclasses and parses
+it with :func:`from_dict`: an unknown key, a missing key or a value of the wrong type
+is an error that names the full dotted key (``adapt.advent.lambda_adv_main``), in the
+spirit of the official ADVENT config. The library itself never reads ``params.yaml``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A parameter is unknown, missing or of the wrong type."""
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"parameter file not found: {path}")
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def section(params: dict, dotted: str, source: str = "params.yaml") -> Any:
+    """``params['a']['b']`` for ``'a.b'``, with an error naming the missing key."""
+    node: Any = params
+    for i, part in enumerate(dotted.split(".")):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"{source}: missing section {'.'.join(dotted.split('.')[: i + 1])!r}")
+        node = node[part]
+    return node
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    origin, args = get_origin(tp), get_args(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(args)}")
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{key}: {value!r} fits none of {_type_name(tp)}")
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{key}: expected {len(args)} items, got {len(value)}")
+            return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        items = [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        vt = args[1] if args else Any
+        return {k: _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"{key}: unsupported parameter type {tp!r}")
+
+
+def from_dict(cls: type[T], data: Any, key: str) -> T:
+    """Build dataclass ``cls`` from ``data``, strictly. ``key`` names ``data`` in errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{key}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown parameter {key}.{unknown[0]} "
+                          f"(known in {key}: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], f"{key}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing parameter {key}.{name}")
+    obj = cls(**kwargs)
+    check = getattr(obj, "validate", None)
+    if check is not None:
+        check(key)
+    return obj
+
+
+def load_section(cls: type[T], params_file: str | os.PathLike, dotted: str) -> T:
+    """Parse section ``dotted`` of ``params_file`` into ``cls``."""
+    params = load_yaml(params_file)
+    return from_dict(cls, section(params, dotted, str(params_file)), dotted)
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclass -> plain dict (for logging the parameters a run used)."""
+    return dataclasses.asdict(obj)
