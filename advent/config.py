@@ -34,16 +34,6 @@ def load_yaml(path: str | os.PathLike) -> dict:
     return data
 
 
-def section(params: dict, dotted: str, source: str = "params.yaml") -> Any:
-    """``params['a']['b']`` for ``'a.b'``, with an error naming the missing key."""
-    node: Any = params
-    for i, part in enumerate(dotted.split(".")):
-        if not isinstance(node, dict) or part not in node:
-            raise ConfigError(f"{source}: missing section {'.'.join(dotted.split('.')[: i + 1])!r}")
-        node = node[part]
-    return node
-
-
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -59,14 +49,13 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _convert(value, arg, key)
-            except ConfigError as err:
-                errors.append(str(err))
+            except ConfigError:
+                pass
         raise ConfigError(f"{key}: {value!r} fits none of {_type_name(tp)}")
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, key)
@@ -104,33 +93,37 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     raise TypeError(f"{key}: unsupported parameter type {tp!r}")
 
 
-def from_dict(cls: type[T], data: Any, key: str) -> T:
-    """Build dataclass ``cls`` from ``data``, strictly. ``key`` names ``data`` in errors."""
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def from_dict(cls: type[T], data: Any, key: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``, strictly. ``key`` names ``data`` in errors
+    (empty for the top level of a file)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{key}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{key or 'top level'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown parameter {key}.{unknown[0]} "
-                          f"(known in {key}: {', '.join(sorted(fields))})")
+        raise ConfigError(f"unknown parameter {_join(key, unknown[0])} "
+                          f"(known in {key or 'the top level'}: {', '.join(sorted(fields))})")
     kwargs = {}
     for name, f in fields.items():
         if name in data:
-            kwargs[name] = _convert(data[name], hints[name], f"{key}.{name}")
+            kwargs[name] = _convert(data[name], hints[name], _join(key, name))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"missing parameter {key}.{name}")
+            raise ConfigError(f"missing parameter {_join(key, name)}")
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)
     if check is not None:
-        check(key)
+        try:
+            check(key)
+        except ConfigError:
+            raise
+        except ValueError as err:  # validate() may raise plain ValueError
+            raise ConfigError(str(err)) from None
     return obj
-
-
-def load_section(cls: type[T], params_file: str | os.PathLike, dotted: str) -> T:
-    """Parse section ``dotted`` of ``params_file`` into ``cls``."""
-    params = load_yaml(params_file)
-    return from_dict(cls, section(params, dotted, str(params_file)), dotted)
 
 
 def to_dict(obj: Any) -> Any:

@@ -1,0 +1,109 @@
+"""The schema of ``params.yaml``: one strict dataclass per section.
+
+Stage scripts read the sections they declare in ``dvc.yaml`` through
+:func:`load_params`; every other module receives plain objects.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from advent.config import ConfigError, from_dict, load_yaml
+from advent.data.synthetic import SyntheticConfig
+from advent.models import ModelConfig
+from advent.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """Which datasets the pipeline prepares (source: labelled; target: unlabelled)."""
+
+    source: Literal["synthetic"] = "synthetic"
+    target: Literal["synthetic"] = "synthetic"
+    synthetic: SyntheticConfig = field(default_factory=lambda: SyntheticConfig(
+        seed=0, height=64, width=128, gap=1.0, source_train=500, target_train=500,
+        target_val=100, target_test=200))
+
+
+@dataclass(frozen=True)
+class PretrainParams:
+    iterations: int = 1000
+
+
+@dataclass(frozen=True)
+class MinEntParams:
+    lambda_ent_main: float = 1e-3
+    lambda_ent_aux: float = 2e-4
+    entropy_range: tuple[float, float] | None = None
+    lambda_cp: float = 0.0
+    cp_mu: float = 0.5
+
+
+@dataclass(frozen=True)
+class AdvEntParams:
+    lambda_adv_main: float = 1e-3
+    lambda_adv_aux: float = 2e-4
+    d_width: int = 64
+    d_layers: int = 5
+    lambda_cp: float = 0.0
+    cp_mu: float = 0.5
+
+
+@dataclass(frozen=True)
+class AdaptParams:
+    iterations: int = 1000
+    minent: MinEntParams = field(default_factory=MinEntParams)
+    advent: AdvEntParams = field(default_factory=AdvEntParams)
+
+
+@dataclass(frozen=True)
+class PseudoLabelParams:
+    """Class-balanced pseudo-labels on target train (CBST-style)."""
+
+    model: Literal["minent", "advent"] = "advent"
+    fraction: float = 0.5
+    max_threshold: float = 0.9
+    batch_size: int = 16
+
+    def validate(self, key: str) -> None:
+        if not 0.0 < self.fraction <= 1.0:
+            raise ConfigError(f"{key}.fraction must be in (0, 1], got {self.fraction}")
+        if not 0.0 < self.max_threshold <= 1.0:
+            raise ConfigError(f"{key}.max_threshold must be in (0, 1], got {self.max_threshold}")
+
+
+@dataclass(frozen=True)
+class SelfTrainParams:
+    iterations: int = 1000
+    lambda_target: float = 1.0
+
+
+@dataclass(frozen=True)
+class OracleParams:
+    iterations: int = 1000
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    batch_size: int = 16
+    qualitative_samples: int = 4
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams
+    model: ModelConfig
+    train: TrainConfig
+    pretrain: PretrainParams
+    adapt: AdaptParams
+    pseudo_label: PseudoLabelParams
+    self_train: SelfTrainParams
+    oracle: OracleParams
+    evaluate: EvaluateParams
+
+
+def load_params(path: str | os.PathLike = "params.yaml") -> Params:
+    """Parse the whole file strictly: an unknown or mistyped key anywhere is an error
+    naming it, so a typo never silently falls back to a default."""
+    return from_dict(Params, load_yaml(path), "params")

@@ -1,0 +1,103 @@
+"""The pieces that the training stages share: build a method from parameters, train
+it, save the result. Stage scripts stay a few lines each; the loop itself is
+:func:`advent.train.train`."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from advent.data.prepared import PreparedDataset, class_histogram
+from advent.losses import ClassRatioPrior
+from advent.methods import AdvEnt, MinEnt, Objective, SelfTraining, SourceOnly
+from advent.models import Discriminator, ModelConfig, build_segmenter
+from advent.params import Params
+from advent.snapshot import load_segmenter, save_segmenter
+from advent.train import LogFn, is_main_process, train
+
+Method = Literal["source_only", "minent", "advent", "self_train"]
+
+
+def build_objective(method: Method, params: Params, num_classes: int,
+                    source: PreparedDataset | None = None) -> Objective:
+    """The method's objective with its hyper-parameters from ``params``.
+
+    ``source`` is needed only when the class-ratio prior is on (its class histogram).
+    """
+    aux = params.train.lambda_seg_aux
+    if method == "source_only":
+        return SourceOnly(aux)
+    if method == "self_train":
+        return SelfTraining(params.self_train.lambda_target, aux)
+    cfg = params.adapt.minent if method == "minent" else params.adapt.advent
+    prior = None
+    if cfg.lambda_cp:
+        if source is None:
+            raise ValueError("the class-ratio prior needs the source dataset")
+        prior = ClassRatioPrior(torch.from_numpy(class_histogram(source)), cfg.cp_mu)
+    if method == "minent":
+        return MinEnt(cfg.lambda_ent_main, cfg.lambda_ent_aux, cfg.entropy_range,
+                      prior, cfg.lambda_cp, aux)
+    if method == "advent":
+        multi = params.model.multi_level
+        make_d = lambda: Discriminator(num_classes, cfg.d_width, cfg.d_layers)  # noqa: E731
+        return AdvEnt(make_d(), make_d() if multi else None, cfg.lambda_adv_main,
+                      cfg.lambda_adv_aux, prior, cfg.lambda_cp, aux)
+    raise ValueError(f"unknown method {method!r}")
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_fingerprint(**parts) -> str:
+    """A digest of everything that defines a training run (dataclasses, dicts, strings)."""
+    blob = json.dumps({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                       for k, v in parts.items()}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def train_and_save(method: Method, params: Params, iterations: int,
+                   source: PreparedDataset, target: PreparedDataset | None,
+                   out_dir: Path, init_model: Path | None = None,
+                   log: LogFn | None = None) -> None:
+    """Build (or load ``init_model``), train with ``method``, write ``out_dir/model.pt``.
+
+    ``out_dir/resume.pt`` holds the last checkpoint: rerunning after an interruption
+    continues from it when the run's fingerprint (params, data, init weights) is unchanged.
+    """
+    protocol = source.protocol
+    if target is not None and target.protocol.name != protocol.name:
+        raise ValueError(f"source {source.root} uses protocol {protocol.name} but target "
+                         f"{target.root} uses {target.protocol.name}")
+    model_cfg: ModelConfig = params.model
+    if init_model is not None:
+        segmenter, info = load_segmenter(init_model)
+        if info["model_config"] != dataclasses.asdict(model_cfg):
+            raise ValueError(f"{init_model} was trained with model {info['model_config']}, "
+                             f"params.yaml asks for {dataclasses.asdict(model_cfg)}")
+    else:
+        segmenter = build_segmenter(model_cfg, protocol.num_classes)
+    objective = build_objective(method, params, protocol.num_classes, source)
+    fingerprint = run_fingerprint(
+        method=method, train=params.train, model=model_cfg, iterations=iterations,
+        method_params={"source_only": None, "minent": params.adapt.minent,
+                       "advent": params.adapt.advent, "self_train": params.self_train}[method],
+        source=source.meta,
+        target=target.meta if target is not None else None,
+        init=file_digest(init_model) if init_model is not None else None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trained = train(segmenter, objective, source, target, params.train, iterations,
+                    checkpoint_path=out_dir / "resume.pt", fingerprint=fingerprint, log=log)
+    if is_main_process():
+        save_segmenter(out_dir / "model.pt", trained, model_cfg, protocol.name,
+                       info={"method": method, "iterations": iterations, "seed": params.train.seed})

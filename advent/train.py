@@ -1,0 +1,336 @@
+"""The one training loop, for every method and both scales.
+
+Devices (CPU, CUDA), precision (fp32, bf16, fp16 with loss scaling), channels_last,
+gradient accumulation, DDP under ``torchrun`` (one process per device, rank 0 writes),
+poly learning rate, checkpoints every N iterations and exact resume. What a method
+adds (its losses, its discriminators) comes in as an :class:`~advent.methods.Objective`.
+
+Batches are a pure function of (seed, iteration): the sample at global position ``p``
+is ``permutation(seed, epoch)[p % n]``. Resuming therefore needs no iterator state, and
+the global batch is the same whatever the number of processes or accumulation steps.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections import defaultdict
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from advent.io import torch_save
+from advent.methods import Batch, Objective
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by every training stage.
+
+    batch_size is the *global* batch per optimiser step; each process takes
+    batch_size / (world_size * grad_accum) samples per micro-step.
+    """
+
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 8
+    lr: float = 2.5e-4
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    head_lr_mult: float = 10.0
+    poly_power: float = 0.9
+    schedule_iterations: int = 0
+    lr_d: float = 1e-4
+    lambda_seg_aux: float = 0.1
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    grad_accum: int = 1
+    workers: int = 0
+    sync_bn: bool = False
+    checkpoint_every: int = 500
+    log_every: int = 10
+
+    def validate(self, key: str) -> None:
+        for name in ("batch_size", "grad_accum", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{key}.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.lr_d <= 0:
+            raise ValueError(f"{key}.lr and {key}.lr_d must be positive")
+        if self.workers < 0 or self.schedule_iterations < 0:
+            raise ValueError(f"{key}.workers and {key}.schedule_iterations must be >= 0")
+
+
+# ----------------------------------------------------------------------------- devices
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda (this process's local rank) when available, else cpu."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and dist_world_size() > 1:
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device is {name!r} but CUDA is not available")
+    return device
+
+
+def dist_world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes; (rank, world_size)."""
+    world = dist_world_size()
+    if world == 1:
+        return 0, 1
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world
+
+
+def is_main_process() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- data order
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Index lists for micro-batches of steps ``start .. iterations - 1`` of this rank.
+
+    Global position ``p = step * batch_size + j``; epoch ``p // n`` fixes a seeded
+    permutation. Rank ``r``, micro-step ``m`` takes positions ``j`` in
+    ``[(m * world + r) * micro, (m * world + r + 1) * micro)``.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, iterations: int,
+                 rank: int = 0, world: int = 1, accum: int = 1) -> None:
+        if batch_size % (world * accum):
+            raise ValueError(f"batch size {batch_size} is not divisible by "
+                             f"world size {world} x grad_accum {accum}")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.start, self.iterations = start, iterations
+        self.rank, self.world, self.accum = rank, world, accum
+        self.micro = batch_size // (world * accum)
+        self._perms: dict[int, np.ndarray] = {}
+
+    def _index(self, position: int) -> int:
+        epoch = position // self.n
+        perm = self._perms.get(epoch)
+        if perm is None:
+            self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n)}
+            perm = self._perms[epoch]
+        return int(perm[position % self.n])
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start, self.iterations):
+            for m in range(self.accum):
+                first = step * self.batch_size + (m * self.world + self.rank) * self.micro
+                yield [self._index(p) for p in range(first, first + self.micro)]
+
+    def __len__(self) -> int:
+        return (self.iterations - self.start) * self.accum
+
+
+def _loader(dataset: Dataset, cfg: TrainConfig, seed: int, start: int, iterations: int,
+            rank: int, world: int, device: torch.device) -> Iterator:
+    sampler = StepBatchSampler(len(dataset), cfg.batch_size, seed, start, iterations,
+                               rank, world, cfg.grad_accum)
+    return iter(DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
+                           pin_memory=device.type == "cuda",
+                           persistent_workers=False))
+
+
+# ----------------------------------------------------------------------------- optimisation
+
+def poly_lr(base: float, step: int, total: int, power: float) -> float:
+    return base * (1.0 - min(step, total) / total) ** power
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_mult", 1.0)
+
+
+def make_segmenter_optimizer(segmenter: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
+    """SGD with heads at ``head_lr_mult`` x the backbone rate, each parameter once.
+
+    (The official code lists backbone parameters in several groups by mistake, so
+    they are updated several times per step; here each parameter is in one group.)
+    """
+    backbone, heads = segmenter.param_groups()
+    groups = [{"params": backbone, "lr_mult": 1.0}, {"params": heads, "lr_mult": cfg.head_lr_mult}]
+    return torch.optim.SGD([g for g in groups if g["params"]], lr=cfg.lr, momentum=cfg.momentum,
+                           weight_decay=cfg.weight_decay, foreach=True)
+
+
+def _average_gradients(module: nn.Module, world: int) -> None:
+    """All-reduce-mean the gradients of a module that DDP does not wrap."""
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad.div_(world)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def _rng_state() -> dict:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
+             "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_resume_state(path: Path, fingerprint: str) -> dict | None:
+    """The checkpoint at ``path`` if it belongs to this exact configuration, else None."""
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state if state.get("fingerprint") == fingerprint else None
+
+
+# ----------------------------------------------------------------------------- the loop
+
+LogFn = Callable[[int, dict[str, float]], None]
+
+
+def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: Dataset | None,
+          cfg: TrainConfig, iterations: int, checkpoint_path: Path | None = None,
+          fingerprint: str = "", log: LogFn | None = None) -> nn.Module:
+    """Train ``segmenter`` (and the objective's discriminators) for ``iterations`` steps.
+
+    Resumes from ``checkpoint_path`` when it holds a checkpoint with the same
+    ``fingerprint`` (a digest of everything that defines the run). Returns the
+    trained segmenter (unwrapped, on the training device).
+    """
+    if objective.needs_target and target is None:
+        raise ValueError(f"{type(objective).__name__} needs a target dataset")
+    device = resolve_device(cfg.device)
+    rank, world = init_distributed(device)
+    seed_everything(cfg.seed)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    if cfg.sync_bn and world > 1:
+        segmenter = nn.SyncBatchNorm.convert_sync_batchnorm(segmenter)
+    segmenter.to(device, memory_format=memory_format).train()
+    objective.to(device).train()
+    extra = objective.modules_to_train()
+
+    opt_g = make_segmenter_optimizer(segmenter, cfg)
+    opt_d = {name: torch.optim.Adam(m.parameters(), lr=cfg.lr_d, betas=(0.9, 0.99))
+             for name, m in extra.items()}
+    if cfg.precision == "fp16" and device.type != "cuda":
+        raise ValueError("train.precision fp16 needs CUDA; use bf16 or fp32 on CPU")
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.precision == "fp16")
+    autocast = (torch.autocast(device.type, dtype=getattr(torch, {"bf16": "bfloat16", "fp16": "float16"}[cfg.precision]))
+                if cfg.precision != "fp32" else nullcontext())
+
+    start = 0
+    state = load_resume_state(checkpoint_path, fingerprint) if checkpoint_path else None
+    if state is not None:
+        segmenter.load_state_dict(state["segmenter"])
+        for name, m in extra.items():
+            m.load_state_dict(state["modules"][name])
+        opt_g.load_state_dict(state["opt_g"])
+        for name, opt in opt_d.items():
+            opt.load_state_dict(state["opt_d"][name])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        start = state["step"]
+        if is_main_process():
+            print(f"resuming from {checkpoint_path} at iteration {start}/{iterations}", flush=True)
+
+    model: nn.Module = segmenter
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(
+            segmenter, device_ids=[device.index] if device.type == "cuda" else None)
+
+    total = cfg.schedule_iterations or iterations
+    src_iter = _loader(source, cfg, cfg.seed, start, iterations, rank, world, device)
+    trg_iter = (_loader(target, cfg, cfg.seed + 1, start, iterations, rank, world, device)
+                if objective.needs_target else None)
+    sums: dict[str, float] = defaultdict(float)
+    count = 0
+
+    def to_batch(item) -> Batch:
+        images, labels, _ = item
+        images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+        return Batch(images, labels.to(device, non_blocking=True))
+
+    for step in range(start, iterations):
+        lr = poly_lr(cfg.lr, step, total, cfg.poly_power)
+        _set_lr(opt_g, lr)
+        for opt in opt_d.values():
+            _set_lr(opt, poly_lr(cfg.lr_d, step, total, cfg.poly_power))
+        opt_g.zero_grad(set_to_none=True)
+        for opt in opt_d.values():
+            opt.zero_grad(set_to_none=True)
+
+        def backward(loss: torch.Tensor) -> None:
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"non-finite loss ({loss.item()}) at iteration {step}; no output was written")
+            scaler.scale(loss / cfg.grad_accum).backward()
+
+        for _ in range(cfg.grad_accum):
+            src = to_batch(next(src_iter))
+            trg = to_batch(next(trg_iter)) if trg_iter is not None else None
+            if trg is not None and not objective.uses_target_labels:
+                trg.labels = None  # adaptation never sees target ground truth
+            with autocast:
+                logs = objective.backward(model, src, trg, backward)
+            for k, v in logs.items():
+                sums[k] += v
+            count += 1
+
+        if world > 1:
+            for m in extra.values():
+                _average_gradients(m, world)
+        scaler.step(opt_g)
+        for opt in opt_d.values():
+            scaler.step(opt)
+        scaler.update()
+
+        done = step + 1
+        if log is not None and is_main_process() and (done % cfg.log_every == 0 or done == iterations):
+            log(done, {"lr": lr, **{k: v / count for k, v in sums.items()}})
+            sums.clear()
+            count = 0
+        if checkpoint_path is not None and (done % cfg.checkpoint_every == 0 or done == iterations):
+            if is_main_process():
+                torch_save({
+                    "fingerprint": fingerprint, "step": done,
+                    "segmenter": segmenter.state_dict(),
+                    "modules": {n: m.state_dict() for n, m in extra.items()},
+                    "opt_g": opt_g.state_dict(),
+                    "opt_d": {n: o.state_dict() for n, o in opt_d.items()},
+                    "scaler": scaler.state_dict(), "rng": _rng_state(),
+                }, checkpoint_path)
+            if world > 1:
+                dist.barrier()
+    return segmenter
+

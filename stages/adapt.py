@@ -1,0 +1,31 @@
+"""Entropy adaptation (MinEnt or AdvEnt), starting from the source-only model:
+labelled source + unlabelled target train. Reads params: model, train,
+adapt.iterations, adapt.<method>."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from _common import dvclive_logger, parser, run
+
+from advent.data.prepared import PreparedDataset
+from advent.pipeline import train_and_save
+
+
+def main(args, params) -> None:
+    source = PreparedDataset(args.source, "train")
+    target = PreparedDataset(args.target, "train")
+    train_and_save(args.method, params, params.adapt.iterations, source, target,
+                   args.out or Path("models") / args.method, init_model=args.init,
+                   log=dvclive_logger(args.live or f"dvclive/{args.method}"))
+
+
+if __name__ == "__main__":
+    p = parser(__doc__)
+    p.add_argument("--method", choices=("minent", "advent"), required=True)
+    p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
+    p.add_argument("--target", type=Path, default=Path("data/prepared/target"))
+    p.add_argument("--init", type=Path, default=Path("models/source_only/model.pt"),
+                   help="model to start from (default: the source-only model)")
+    p.add_argument("--out", type=Path, help="output folder (default: models/<method>)")
+    p.add_argument("--live", help="DVCLive folder (default: dvclive/<method>)")
+    run(main, p.parse_args())

@@ -1,0 +1,84 @@
+"""Compare DVC experiments: plot one metric against one param, seeds as mean ± std.
+
+Examples (from the repository root)::
+
+    python stages/compare.py --metric metrics/advent.json:mIoU \\
+        --param adapt.minent.lambda_main --group-by adapt.method --out reports/compare.png
+    dvc exp show --json > exps.json && python stages/compare.py --from-json exps.json ...
+
+Writes the PNG and, beside it, a CSV (same name, ``.csv``) with the plotted points:
+group/param values, mean, std, number of runs and the experiment names behind each point.
+Not a pipeline stage (it reads experiments, not pipeline outputs): run it by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from advent.io import atomic_path  # noqa: E402
+from advent.report.compare import compare, load_exp_show, run_exp_show  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="stages/compare.py",
+        description=(
+            "Plot a metric against a parameter across DVC experiments (`dvc exp show --json`). "
+            "Runs that share the param (and --group-by) values are treated as seeds and shown "
+            "as mean ± sample std. Queued, running and failed experiments are skipped; the "
+            "workspace row is skipped unless --include-workspace."
+        ),
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--metric", required=True,
+                   help="metric column as <metrics file>:<dotted key>, e.g. metrics/advent.json:mIoU "
+                        "(the file may be omitted when the key is unique)")
+    p.add_argument("--param", required=True,
+                   help="param on the x axis, dotted key of params.yaml (e.g. adapt.minent.lambda_main); "
+                        "<file>:<key> for another params file")
+    p.add_argument("--group-by", action="append", default=None, metavar="PARAM",
+                   help="param whose values get separate lines (repeatable)")
+    p.add_argument("--out", default="reports/compare.png", help="output PNG; the CSV is written beside it (default: reports/compare.png)")
+    p.add_argument("--from-json", metavar="FILE", default=None,
+                   help="read a saved `dvc exp show --json` dump instead of running dvc")
+    p.add_argument("--repo", default=".", help="repository to run `dvc exp show --json` in (default: .)")
+    p.add_argument("--all-commits", action="store_true", help="pass --all-commits to dvc exp show")
+    p.add_argument("--include-workspace", action="store_true",
+                   help="also count the workspace row (it often repeats the last experiment)")
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--logx", dest="logx", action="store_true", default=None, help="log-scale x axis")
+    scale.add_argument("--linx", dest="logx", action="store_false", help="linear x axis (default: automatic)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        exp_show = load_exp_show(args.from_json) if args.from_json else run_exp_show(args.repo, args.all_commits)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _, agg = compare(
+                exp_show, args.metric, args.param, args.out, group_by=args.group_by,
+                include_workspace=args.include_workspace, logx=args.logx,
+            )
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+    except (KeyError, ValueError, RuntimeError, FileNotFoundError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    csv_path = Path(args.out).with_suffix(".csv")
+    with atomic_path(csv_path) as tmp:
+        agg.to_csv(tmp, index=False)
+    print(agg.to_string(index=False))
+    print(f"wrote {args.out} and {csv_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

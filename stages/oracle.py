@@ -1,0 +1,24 @@
+"""Oracle: supervised on the *target* train labels - the upper bound that
+adaptation cannot reach without labels. Reads params: model, train, oracle."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from _common import dvclive_logger, parser, run
+
+from advent.data.prepared import PreparedDataset
+from advent.pipeline import train_and_save
+
+
+def main(args, params) -> None:
+    target = PreparedDataset(args.target, "train")
+    train_and_save("source_only", params, params.oracle.iterations, target, None,
+                   args.out, log=dvclive_logger(args.live))
+
+
+if __name__ == "__main__":
+    p = parser(__doc__)
+    p.add_argument("--target", type=Path, default=Path("data/prepared/target"))
+    p.add_argument("--out", type=Path, default=Path("models/oracle"))
+    p.add_argument("--live", default="dvclive/oracle", help="DVCLive folder")
+    run(main, p.parse_args())

@@ -1,0 +1,86 @@
+"""Prepare a raw dataset (GTA5, SYNTHIA-RAND-CITYSCAPES or Cityscapes) by hand.
+
+A by-hand tool: it takes plain arguments, not params.yaml. Output is a prepared dataset
+(tar shards of PNGs + meta.json, see advent/data/prepared.py). Rerunning it with the same
+arguments on unchanged input does nothing. Prints a one-line JSON summary on stdout.
+
+Examples:
+  python stages/prepare_raw.py --dataset gta5 --raw-root data/raw/gta5 \\
+      --out data/prepared/gta5 --image-size 720 1280
+  python stages/prepare_raw.py --dataset cityscapes --raw-root data/raw/cityscapes \\
+      --out data/prepared/cityscapes --image-size 512 1024 --val-count 200
+  python stages/prepare_raw.py --dataset cityscapes --raw-root data/raw/cityscapes \\
+      --out data/prepared/cityscapes16 --image-size 512 1024 --protocol synthia16
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from advent.data.raw import (DATASETS, LAYOUTS, MISMATCH_POLICIES, RawDataError,  # noqa: E402
+                             prepare, result_json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    layouts = "\n".join(f"  {name}: {LAYOUTS[name]}" for name in DATASETS)
+    parser = argparse.ArgumentParser(
+        prog="prepare_raw.py",
+        description=__doc__.split("\n\n")[0] + "\n\nRaw layouts expected under --raw-root:\n"
+        + layouts + "\n\nCityscapes splits: train = official train minus the hold-out, "
+        "val = --val-count official-train images drawn with --seed (model selection), "
+        "test = official val (the numbers papers report).",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, choices=DATASETS, help="raw dataset kind")
+    parser.add_argument("--raw-root", required=True, type=Path,
+                        help="folder holding the raw layout (or one level above it)")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="prepared dataset folder to write (replaced atomically)")
+    parser.add_argument("--image-size", required=True, nargs=2, type=int, metavar=("H", "W"),
+                        help="output height and width of images and labels "
+                             "(GTA5 720 1280, SYNTHIA 760 1280, Cityscapes 512 1024)")
+    parser.add_argument("--protocol", choices=("cityscapes19", "synthia16"), default=None,
+                        help="label space (default: cityscapes19; synthia16 for SYNTHIA, and "
+                             "for Cityscapes when the source is SYNTHIA)")
+    parser.add_argument("--val-count", type=int, default=200,
+                        help="Cityscapes: official-train images held out as split 'val' "
+                             "(default 200; 0 = no val split)")
+    parser.add_argument("--seed", type=int, default=1234,
+                        help="Cityscapes: seed of the val hold-out draw (default 1234)")
+    parser.add_argument("--splits", nargs="+", choices=("train", "val", "test"), default=None,
+                        help="Cityscapes: prepared splits to write (default: all)")
+    parser.add_argument("--list-file", type=Path, default=None,
+                        help="GTA5/SYNTHIA: text file of sample ids to use (default: all)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: all cores; 1 = no pool)")
+    parser.add_argument("--image-format", choices=("png", "jpg"), default="png",
+                        help="encoding of prepared images (default png, lossless)")
+    parser.add_argument("--on-size-mismatch", choices=MISMATCH_POLICIES, default="error",
+                        help="image and label of different sizes: error (default), skip the "
+                             "pair (listed in meta.json), or resize each on its own")
+    parser.add_argument("--shard-size", type=int, default=1000,
+                        help="samples per tar shard (default 1000)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = prepare(args.dataset, args.raw_root, args.out, tuple(args.image_size),
+                         protocol=args.protocol, val_count=args.val_count, seed=args.seed,
+                         splits=args.splits, list_file=args.list_file, workers=args.workers,
+                         image_format=args.image_format,
+                         on_size_mismatch=args.on_size_mismatch,
+                         shard_size=args.shard_size, progress=not args.quiet)
+    except (RawDataError, ValueError, RuntimeError) as err:
+        print(f"prepare_raw: error: {err}", file=sys.stderr)
+        return 2
+    print(result_json(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Source-only pre-training: supervised on labelled source, no target.
+
+Writes <out>/model.pt (and <out>/resume.pt, the checkpoint an interrupted run
+resumes from). Reads params: model, train, pretrain.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from _common import dvclive_logger, parser, run
+
+from advent.data.prepared import PreparedDataset
+from advent.pipeline import train_and_save
+
+
+def main(args, params) -> None:
+    source = PreparedDataset(args.source, "train")
+    train_and_save("source_only", params, params.pretrain.iterations, source, None,
+                   args.out, log=dvclive_logger(args.live))
+
+
+if __name__ == "__main__":
+    p = parser(__doc__)
+    p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
+    p.add_argument("--out", type=Path, default=Path("models/source_only"))
+    p.add_argument("--live", default="dvclive/source_only", help="DVCLive folder")
+    run(main, p.parse_args())

@@ -1,0 +1,28 @@
+"""Self-training: labelled source + pseudo-labelled target, starting from the
+model that made the pseudo-labels. Reads params: model, train, self_train."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from _common import dvclive_logger, parser, run
+
+from advent.data.prepared import PreparedDataset
+from advent.pipeline import train_and_save
+
+
+def main(args, params) -> None:
+    source = PreparedDataset(args.source, "train")
+    pseudo = PreparedDataset(args.pseudo, "train")
+    train_and_save("self_train", params, params.self_train.iterations, source, pseudo,
+                   args.out, init_model=args.init, log=dvclive_logger(args.live))
+
+
+if __name__ == "__main__":
+    p = parser(__doc__)
+    p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
+    p.add_argument("--pseudo", type=Path, default=Path("data/pseudo"))
+    p.add_argument("--init", type=Path, required=True,
+                   help="model to start from: the one that made the pseudo-labels")
+    p.add_argument("--out", type=Path, default=Path("models/self_train"))
+    p.add_argument("--live", default="dvclive/self_train", help="DVCLive folder")
+    run(main, p.parse_args())

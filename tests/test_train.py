@@ -1,0 +1,134 @@
+"""The training loop: exact resume, data order, NaN guard, and the methods' plumbing."""
+import dataclasses
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from advent.methods import AdvEnt, Batch, MinEnt, SourceOnly
+from advent.models import Discriminator, ModelConfig, build_segmenter
+from advent.train import StepBatchSampler, TrainConfig, make_segmenter_optimizer, poly_lr, train
+
+C = 5
+
+
+class Toy(Dataset):
+    def __init__(self, n=12, size=32, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
+        self.labels = torch.randint(0, C, (n, size, size), generator=g)
+        self.labels[:, :2] = 255
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], self.labels[i], i
+
+
+CFG = TrainConfig(batch_size=4, lr=0.01, device="cpu", checkpoint_every=2, log_every=1)
+
+
+def _segmenter():
+    torch.manual_seed(0)
+    return build_segmenter(ModelConfig(width=4), C)
+
+
+def _advent():
+    torch.manual_seed(1)
+    return AdvEnt(Discriminator(C, 8, 3), Discriminator(C, 8, 3), 0.01, 0.002)
+
+
+def _run(tmp_path, objective, iterations, log=None, name="ckpt.pt"):
+    return train(_segmenter(), objective, Toy(), Toy(seed=1), CFG, iterations,
+                 checkpoint_path=tmp_path / name, fingerprint="f", log=log)
+
+
+def test_interrupted_then_resumed_run_is_bit_exact(tmp_path):
+    straight = _run(tmp_path, _advent(), 5, name="a.pt")
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_at_3(step, logs):
+        if step == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        _run(tmp_path, _advent(), 5, log=stop_at_3, name="b.pt")
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["step"] == 2
+    resumed = _run(tmp_path, _advent(), 5, name="b.pt")
+    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path):
+    _run(tmp_path, SourceOnly(), 2)
+    steps = []
+    train(_segmenter(), SourceOnly(), Toy(), None, CFG, 2, checkpoint_path=tmp_path / "ckpt.pt",
+          fingerprint="other", log=lambda s, _: steps.append(s))
+    assert steps == [1, 2]  # started from scratch
+
+
+def test_batches_do_not_depend_on_world_size_or_accumulation():
+    single = [i for b in StepBatchSampler(10, 4, 7, 0, 6) for i in b]
+    split = []
+    for step in range(6):
+        for m in range(2):
+            for rank in range(2):
+                s = StepBatchSampler(10, 4, 7, step, step + 1, rank=rank, world=2, accum=2)
+                split += list(s)[m]
+    assert split == single
+    # every epoch is a permutation of the whole set
+    assert sorted(single[:10]) == list(range(10))
+    with pytest.raises(ValueError, match="not divisible"):
+        StepBatchSampler(10, 6, 0, 0, 1, world=4)
+
+
+def test_nan_loss_stops_with_iteration_and_writes_nothing(tmp_path):
+    seg = _segmenter()
+    with torch.no_grad():
+        seg.net.layer6.conv2d_list[0].bias.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="iteration 0"):
+        train(seg, SourceOnly(), Toy(), None, CFG, 3, checkpoint_path=tmp_path / "c.pt")
+    assert not (tmp_path / "c.pt").exists()
+
+
+def test_adaptation_never_sees_target_labels():
+    seen = []
+
+    class Spy(MinEnt):
+        def backward(self, segmenter, source, target, backward):
+            seen.append(target.labels)
+            return super().backward(segmenter, source, target, backward)
+
+    train(_segmenter(), Spy(0.01, 0.0), Toy(), Toy(seed=1), CFG, 1)
+    assert seen == [None]
+
+
+def test_generator_adversarial_loss_leaves_discriminator_gradients_alone():
+    """D's gradient comes only from its own loss, whatever lambda_adv is."""
+    seg = _segmenter()
+    src, trg = Toy(4), Toy(4, seed=1)
+    source = Batch(src.images, src.labels)
+    target = Batch(trg.images)
+    grads = []
+    for lam in (0.0, 10.0):
+        obj = _advent()
+        obj.lambda_adv_main = obj.lambda_adv_aux = lam
+        seg.zero_grad()
+        obj.backward(seg, source, target, lambda loss: loss.backward())
+        grads.append([p.grad.clone() for p in obj.d_main.parameters()])
+        assert all(p.requires_grad for p in obj.d_main.parameters())
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_heads_get_ten_times_the_backbone_rate_and_parameters_appear_once():
+    seg = _segmenter()
+    opt = make_segmenter_optimizer(seg, dataclasses.replace(CFG, head_lr_mult=10.0))
+    ids = [id(p) for g in opt.param_groups for p in g["params"]]
+    assert len(ids) == len(set(ids)) == sum(p.requires_grad for p in seg.parameters())
+    assert [g["lr_mult"] for g in opt.param_groups] == [1.0, 10.0]
+    assert poly_lr(1.0, 0, 100, 0.9) == 1.0 and poly_lr(1.0, 100, 100, 0.9) == 0.0
+    assert poly_lr(1.0, 50, 100, 0.9) == pytest.approx(0.5 ** 0.9)
