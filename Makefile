@@ -1,0 +1,24 @@
+# Two commands do all the set-up on a fresh clone:
+#   make repro   create .venv, install, run the whole benchmark (dvc repro)
+#   make test    create .venv, install, run the test suite
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: repro test seeds
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# dvc runs each stage's `python ...` through the shell: put the venv first on PATH.
+repro: $(VENV)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+test: $(VENV)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+
+# Mean +- std over seeds: queued `dvc exp run`s, then a table (see README).
+seeds: $(VENV)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_seeds.py
