@@ -1,0 +1,380 @@
+"""Evaluation metrics: confusion matrix / IoU (the paper's numbers) and calibration (its premise).
+
+Everything here takes numpy arrays (torch tensors are accepted and moved to the CPU) and
+returns numpy arrays or JSON-serialisable dicts; nothing writes files.
+
+Segmentation, as the official evaluation: a confusion matrix is accumulated over the whole
+evaluation set (``bincount(n * gt + pred)`` over pixels with ``0 <= gt < n``), then
+``IoU_c = diag / (row + col - diag)`` and ``mIoU = nanmean(IoU)``.
+
+Calibration: ADVENT rests on "confident (low entropy) on source, unsure on target". The
+:class:`CalibrationAccumulator` measures how well confidence and entropy track correctness
+(ECE, reliability diagram, entropy histograms, AUROC of entropy as a detector of wrong pixels).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from advent.data.labels import IGNORE_INDEX, Protocol
+
+#: Added inside logarithms, as the official code (and advent.losses).
+_EPS = 1e-30
+
+
+def _to_numpy(x: Any, what: str) -> np.ndarray:
+    """numpy or torch (any device) -> numpy, without importing torch when it is not needed."""
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor
+        return x.detach().cpu().numpy()
+    if isinstance(x, (list, tuple, int, float)):
+        return np.asarray(x)
+    raise TypeError(f"{what}: expected a numpy array or torch tensor, got {type(x).__name__}")
+
+
+def _int_array(x: Any, what: str) -> np.ndarray:
+    arr = _to_numpy(x, what)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        # A float "prediction" is almost always logits or probabilities passed by mistake.
+        raise TypeError(f"{what}: expected an integer array of class ids, got dtype {arr.dtype}")
+    return arr
+
+
+# --------------------------------------------------------------------------------------
+# Confusion matrix and IoU
+# --------------------------------------------------------------------------------------
+
+
+class ConfusionMatrix:
+    """Pixel confusion matrix accumulated over an evaluation set.
+
+    ``matrix[g, p]`` (int64, ``(C, C)``) counts pixels of ground-truth class ``g`` predicted
+    as ``p``: rows = ground truth, columns = prediction. Pixels whose label is
+    ``IGNORE_INDEX`` (255) are not counted.
+
+    Example::
+
+        cm = ConfusionMatrix(19)
+        for pred, gt in loader:          # (N, H, W) or (H, W) integer arrays / tensors
+            cm.update(pred, gt)
+        metrics = summarize(cm.matrix, protocol)
+    """
+
+    def __init__(self, num_classes: int) -> None:
+        if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        self.num_classes = int(num_classes)
+        self.matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+
+    def reset(self) -> None:
+        self.matrix[:] = 0
+
+    def update(self, pred: Any, gt: Any) -> None:
+        """Add one batch. ``pred`` and ``gt``: integer arrays/tensors of the same (any) shape.
+
+        ``gt`` holds train ids in ``[0, C)`` or 255 (ignore); any other label value is an
+        error (it means the labels and the protocol disagree). ``pred`` must lie in ``[0, C)``
+        everywhere.
+        """
+        pred_np = _int_array(pred, "prediction")
+        gt_np = _int_array(gt, "ground truth")
+        if pred_np.shape != gt_np.shape:
+            raise ValueError(
+                f"prediction shape {tuple(pred_np.shape)} != ground-truth shape {tuple(gt_np.shape)}"
+            )
+        n = self.num_classes
+        pred_flat = pred_np.reshape(-1).astype(np.int64, copy=False)
+        gt_flat = gt_np.reshape(-1).astype(np.int64, copy=False)
+        if pred_flat.size and (pred_flat.min() < 0 or pred_flat.max() >= n):
+            raise ValueError(
+                f"predictions must lie in [0, {n}), found values in "
+                f"[{int(pred_flat.min())}, {int(pred_flat.max())}]"
+            )
+        valid = (gt_flat >= 0) & (gt_flat < n)
+        bad = ~valid & (gt_flat != IGNORE_INDEX)
+        if bad.any():
+            raise ValueError(
+                f"ground truth holds label values outside [0, {n}) and != {IGNORE_INDEX}: "
+                f"{np.unique(gt_flat[bad])[:10].tolist()} (labels of another protocol?)"
+            )
+        self.matrix += np.bincount(n * gt_flat[valid] + pred_flat[valid], minlength=n * n).reshape(n, n)
+
+    def merge(self, other: "ConfusionMatrix") -> None:
+        """Add another matrix in place (e.g. one per worker)."""
+        if other.num_classes != self.num_classes:
+            raise ValueError(f"cannot merge a {other.num_classes}-class matrix into a {self.num_classes}-class one")
+        self.matrix += other.matrix
+
+
+def _check_square(matrix: Any) -> np.ndarray:
+    m = np.asarray(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"confusion matrix must be square (C, C), got shape {m.shape}")
+    return m
+
+
+def iou_per_class(matrix: Any) -> np.ndarray:
+    """(C, C) confusion matrix (rows = GT) -> (C,) float64 IoU in [0, 1].
+
+    NaN where a class is absent from both ground truth and prediction (excluded by nanmean);
+    0 where it is predicted but absent from the ground truth.
+    """
+    m = _check_square(matrix).astype(np.float64)
+    tp = np.diag(m)
+    union = m.sum(axis=1) + m.sum(axis=0) - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, tp / np.where(union > 0, union, 1.0), np.nan)
+
+
+def _nanmean_or_none(values: np.ndarray) -> float | None:
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else None
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else 100.0 * float(x)
+
+
+def summarize(matrix: Any, protocol: Protocol) -> dict[str, Any]:
+    """Confusion matrix -> JSON-serialisable metrics, all in percent.
+
+    Returns ``{"mIoU": .., <each protocol.subsets name, e.g. "mIoU13">: ..,
+    "pixel_accuracy": .., "num_pixels": int, "per_class_iou": {class name: IoU or None}}``.
+    None stands for NaN (class absent from GT and prediction; or no pixel at all).
+    """
+    m = _check_square(matrix)
+    if m.shape[0] != protocol.num_classes:
+        raise ValueError(
+            f"confusion matrix is {m.shape[0]}x{m.shape[0]} but protocol {protocol.name!r} "
+            f"has {protocol.num_classes} classes"
+        )
+    iou = iou_per_class(m)
+    total = int(m.sum())
+    out: dict[str, Any] = {"mIoU": _pct(_nanmean_or_none(iou))}
+    for name, idx in protocol.subsets.items():
+        out[name] = _pct(_nanmean_or_none(iou[list(idx)]))
+    out["pixel_accuracy"] = _pct(float(np.trace(m)) / total) if total else None
+    out["num_pixels"] = total
+    out["per_class_iou"] = {name: _pct(float(v)) for name, v in zip(protocol.class_names, iou)}
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Calibration
+# --------------------------------------------------------------------------------------
+
+
+class CalibrationAccumulator:
+    """Calibration and entropy statistics over valid pixels, in bounded memory.
+
+    Feed it either softmax probabilities (:meth:`update`) or per-pixel maps
+    (:meth:`update_from_maps`). Only pixels with a valid label (``0 <= gt < C``; 255 ignored)
+    count. :meth:`result` gives (fractions in [0, 1], not percent):
+
+    - ``ece``: expected calibration error, ``sum_b n_b / N * |acc_b - conf_b|`` over
+      ``num_bins`` equal-width confidence bins on [0, 1]; ``mce`` the largest gap.
+    - ``reliability``: per-bin edges, accuracy, mean confidence, count (None for empty bins).
+    - ``entropy_histogram``: counts of normalised entropy (``-sum p log p / log C``) in
+      ``entropy_bins`` fixed bins over [0, 1], for all / correct / wrong pixels.
+    - ``auroc_entropy_wrong``: AUROC of entropy as a score for "this pixel is wrong",
+      computed with sklearn on a uniform random sample of at most ``max_samples`` pixels
+      (bottom-k of seeded random keys, so the result is reproducible for a fixed update order).
+    """
+
+    def __init__(
+        self,
+        num_bins: int = 15,
+        max_samples: int = 200_000,
+        entropy_bins: int = 20,
+        seed: int = 0,
+    ) -> None:
+        if num_bins < 1 or entropy_bins < 1 or max_samples < 1:
+            raise ValueError("num_bins, entropy_bins and max_samples must be >= 1")
+        self.num_bins = int(num_bins)
+        self.entropy_bins = int(entropy_bins)
+        self.max_samples = int(max_samples)
+        self._rng = np.random.default_rng(seed)
+        self._count = np.zeros(self.num_bins, dtype=np.int64)
+        self._conf_sum = np.zeros(self.num_bins, dtype=np.float64)
+        self._correct = np.zeros(self.num_bins, dtype=np.int64)
+        self._ent_correct = np.zeros(self.entropy_bins, dtype=np.int64)
+        self._ent_wrong = np.zeros(self.entropy_bins, dtype=np.int64)
+        self._ent_sum = 0.0
+        self._has_entropy: bool | None = None  # fixed by the first update
+        # Reservoir (bottom-k sampling): keep the pixels with the smallest random keys.
+        self._keys = np.empty(0, dtype=np.float64)
+        self._res_entropy = np.empty(0, dtype=np.float32)
+        self._res_wrong = np.empty(0, dtype=bool)
+
+    # -- input ---------------------------------------------------------------------------
+
+    def update(self, prob: Any, gt: Any) -> None:
+        """Add softmax probabilities ``prob`` (N, C, H, W) [or (C, H, W)] and labels ``gt``
+        (N, H, W) [or (H, W)]. Probabilities must sum to 1 over C (logits are rejected)."""
+        if hasattr(prob, "detach") and hasattr(prob, "cpu"):
+            # Reduce on the tensor's own device first: C x fewer bytes to copy to the CPU.
+            import torch
+
+            p = prob.detach().float()
+            if p.dim() == 3:
+                p = p.unsqueeze(0)
+            self._check_prob_shape(tuple(p.shape))
+            sums = p.sum(dim=1)
+            self._check_sums(float((sums - 1).abs().max()), float(p.min()))
+            conf_t, pred_t = p.max(dim=1)
+            ent_t = (-(p * torch.log(p + _EPS)).sum(dim=1) / math.log(p.shape[1])) if p.shape[1] > 1 else torch.zeros_like(conf_t)
+            conf, pred, ent = conf_t.cpu().numpy(), pred_t.cpu().numpy(), ent_t.cpu().numpy()
+            num_classes = int(p.shape[1])
+        else:
+            p = np.asarray(prob, dtype=np.float32)
+            if p.ndim == 3:
+                p = p[None]
+            self._check_prob_shape(p.shape)
+            self._check_sums(float(np.abs(p.sum(axis=1) - 1).max()), float(p.min()))
+            pred = p.argmax(axis=1)
+            conf = np.take_along_axis(p, pred[:, None], axis=1)[:, 0]
+            num_classes = p.shape[1]
+            ent = (-(p * np.log(p + _EPS)).sum(axis=1) / math.log(num_classes)) if num_classes > 1 else np.zeros_like(conf)
+        gt_np = _int_array(gt, "ground truth")
+        if gt_np.ndim == 2:
+            gt_np = gt_np[None]
+        self.update_from_maps(conf, pred, gt_np, entropy=ent, num_classes=num_classes)
+
+    @staticmethod
+    def _check_prob_shape(shape: tuple[int, ...]) -> None:
+        if len(shape) != 4:
+            raise ValueError(f"probabilities must be (N, C, H, W) or (C, H, W), got shape {shape}")
+
+    @staticmethod
+    def _check_sums(max_dev: float, min_val: float) -> None:
+        if max_dev > 1e-3 or min_val < 0:
+            raise ValueError(
+                "probabilities must be non-negative and sum to 1 over the class axis "
+                f"(max |sum - 1| = {max_dev:.3g}, min = {min_val:.3g}); pass softmax(logits), not logits"
+            )
+
+    def update_from_maps(
+        self,
+        confidence: Any,
+        prediction: Any,
+        gt: Any,
+        entropy: Any | None = None,
+        num_classes: int | None = None,
+    ) -> None:
+        """Add per-pixel maps of one shape: ``confidence`` (max softmax probability, [0, 1]),
+        ``prediction`` (class ids), ``gt`` (labels, 255 ignored) and optionally ``entropy``
+        (normalised, [0, 1]). Without entropy, the entropy histogram and AUROC are not
+        computed; all updates must agree on whether entropy is given.
+
+        ``num_classes`` (if given) rejects labels ``>= num_classes`` other than 255; without it
+        every label except 255 and negatives counts.
+        """
+        conf = _to_numpy(confidence, "confidence").astype(np.float64, copy=False).reshape(-1)
+        pred = _int_array(prediction, "prediction").reshape(-1)
+        gt_np = _int_array(gt, "ground truth").reshape(-1)
+        shapes = {"confidence": np.shape(confidence), "prediction": np.shape(prediction), "gt": np.shape(gt)}
+        ent = None
+        if entropy is not None:
+            ent = _to_numpy(entropy, "entropy").astype(np.float64, copy=False).reshape(-1)
+            shapes["entropy"] = np.shape(entropy)
+        if len({tuple(s) for s in shapes.values()}) != 1:
+            raise ValueError(f"calibration maps must share one shape, got {shapes}")
+        has_entropy = ent is not None
+        if self._has_entropy is None:
+            self._has_entropy = has_entropy
+        elif self._has_entropy != has_entropy:
+            raise ValueError("either every update passes entropy or none does")
+        if conf.size and (conf.min() < 0 or conf.max() > 1 + 1e-6):
+            raise ValueError(f"confidence must lie in [0, 1], found [{conf.min():.3g}, {conf.max():.3g}]")
+
+        valid = (gt_np >= 0) & (gt_np != IGNORE_INDEX)
+        if num_classes is not None:
+            bad = valid & (gt_np >= num_classes)
+            if bad.any():
+                raise ValueError(
+                    f"ground truth holds labels >= {num_classes} other than {IGNORE_INDEX}: "
+                    f"{np.unique(gt_np[bad])[:10].tolist()}"
+                )
+        conf, pred, gt_np = conf[valid], pred[valid], gt_np[valid]
+        correct = pred == gt_np
+        # Equal-width bins on [0, 1]; confidence 1.0 goes into the last bin.
+        b = np.minimum((conf * self.num_bins).astype(np.int64), self.num_bins - 1)
+        self._count += np.bincount(b, minlength=self.num_bins)
+        self._conf_sum += np.bincount(b, weights=conf, minlength=self.num_bins)
+        self._correct += np.bincount(b, weights=correct, minlength=self.num_bins).astype(np.int64)
+
+        if ent is None:
+            return
+        ent = np.clip(ent[valid], 0.0, 1.0)
+        eb = np.minimum((ent * self.entropy_bins).astype(np.int64), self.entropy_bins - 1)
+        self._ent_correct += np.bincount(eb[correct], minlength=self.entropy_bins)
+        self._ent_wrong += np.bincount(eb[~correct], minlength=self.entropy_bins)
+        self._ent_sum += float(ent.sum())
+        self._reservoir_add(ent, ~correct)
+
+    def _reservoir_add(self, ent: np.ndarray, wrong: np.ndarray) -> None:
+        keys = self._rng.random(ent.size)
+        if self._keys.size >= self.max_samples:
+            # Only pixels whose key beats the current k-th smallest can enter: cheap pre-filter.
+            keep = keys < self._keys.max()
+            keys, ent, wrong = keys[keep], ent[keep], wrong[keep]
+        keys = np.concatenate([self._keys, keys])
+        ent = np.concatenate([self._res_entropy, ent.astype(np.float32)])
+        wrong = np.concatenate([self._res_wrong, wrong])
+        if keys.size > self.max_samples:
+            sel = np.argpartition(keys, self.max_samples - 1)[: self.max_samples]
+            keys, ent, wrong = keys[sel], ent[sel], wrong[sel]
+        self._keys, self._res_entropy, self._res_wrong = keys, ent, wrong
+
+    # -- output --------------------------------------------------------------------------
+
+    def result(self) -> dict[str, Any]:
+        """JSON-serialisable summary (see the class docstring). None where undefined."""
+        total = int(self._count.sum())
+        nonempty = self._count > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            acc = np.where(nonempty, self._correct / np.maximum(self._count, 1), np.nan)
+            conf = np.where(nonempty, self._conf_sum / np.maximum(self._count, 1), np.nan)
+        gaps = np.abs(acc - conf)
+        ece = float(np.nansum(self._count / total * gaps)) if total else None
+        mce = float(np.nanmax(gaps)) if nonempty.any() else None
+
+        def listify(a: np.ndarray) -> list[float | None]:
+            return [None if math.isnan(v) else float(v) for v in a]
+
+        out: dict[str, Any] = {
+            "num_pixels": total,
+            "accuracy": float(self._correct.sum() / total) if total else None,
+            "mean_confidence": float(self._conf_sum.sum() / total) if total else None,
+            "ece": ece,
+            "mce": mce,
+            "reliability": {
+                "bin_edges": np.linspace(0.0, 1.0, self.num_bins + 1).tolist(),
+                "accuracy": listify(acc),
+                "confidence": listify(conf),
+                "count": self._count.tolist(),
+            },
+            "mean_entropy": None,
+            "entropy_histogram": None,
+            "auroc_entropy_wrong": None,
+            "auroc_samples": 0,
+        }
+        if not self._has_entropy:
+            return out
+        out["mean_entropy"] = self._ent_sum / total if total else None
+        out["entropy_histogram"] = {
+            "bin_edges": np.linspace(0.0, 1.0, self.entropy_bins + 1).tolist(),
+            "count": (self._ent_correct + self._ent_wrong).tolist(),
+            "count_correct": self._ent_correct.tolist(),
+            "count_wrong": self._ent_wrong.tolist(),
+        }
+        out["auroc_samples"] = int(self._keys.size)
+        # AUROC is undefined when the sample holds only right or only wrong pixels.
+        if 0 < int(self._res_wrong.sum()) < self._res_wrong.size:
+            from sklearn.metrics import roc_auc_score
+
+            out["auroc_entropy_wrong"] = float(roc_auc_score(self._res_wrong, self._res_entropy))
+        return out
