@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         + layouts + "\n\nCityscapes splits: train = official train minus the hold-out, "
         "val = --val-count official-train images drawn with --seed (model selection), "
         "test = official val (the numbers papers report).",
+        epilog=__doc__[__doc__.index("Examples:"):],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=DATASETS, help="raw dataset kind")
     parser.add_argument("--raw-root", required=True, type=Path,

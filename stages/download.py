@@ -1,0 +1,69 @@
+"""Download and unpack one real dataset, or check a copy you already have.
+
+A by-hand tool with plain arguments (not params.yaml). Prints the raw root (the folder to
+pass to stages/prepare_raw.py --raw-root) on stdout; progress goes to stderr.
+
+  gta5        the "Playing for Data" zips over HTTP (20 parts, ~57 GB), resumable
+  synthia     SYNTHIA-RAND-CITYSCAPES (one .rar over HTTP; needs unrar or bsdtar to unpack)
+  cityscapes  gtFine_trainvaltest.zip + leftImg8bit_trainvaltest.zip through the
+              cityscapesscripts package (pip install cityscapesscripts); needs an account:
+              set CITYSCAPES_USERNAME and CITYSCAPES_PASSWORD in the environment
+
+Archives go to DEST/archives (interrupted downloads resume from *.part), contents to
+DEST/raw. Rerunning skips finished downloads and extractions.
+
+Examples:
+  python stages/download.py --dataset gta5 --dest data/raw/gta5
+  python stages/download.py --dataset cityscapes --dest data/raw/cityscapes \\
+      --existing /datasets/cityscapes          # already on disk: only checked
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from advent.data.download import (DATASETS, DownloadError, UnsafeArchiveError,  # noqa: E402
+                                  fetch_dataset)
+from advent.data.raw import RawDataError  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="download.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS),
+                        help="which dataset")
+    parser.add_argument("--dest", required=True, type=Path,
+                        help="folder for archives/ and raw/ (created)")
+    parser.add_argument("--existing", type=Path, default=None,
+                        help="folder that already holds the unpacked dataset: its layout is "
+                             "checked and nothing is downloaded")
+    parser.add_argument("--delete-archives", action="store_true",
+                        help="delete each archive once it is extracted (saves disk; a "
+                             "rerun then cannot re-extract without downloading again)")
+    parser.add_argument("--retries", type=int, default=5,
+                        help="retries per file after network errors (default 5)")
+    parser.add_argument("--backoff", type=float, default=2.0,
+                        help="first retry delay in seconds, doubled each time (default 2)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        root = fetch_dataset(args.dataset, args.dest, existing=args.existing,
+                             keep_archives=not args.delete_archives, retries=args.retries,
+                             backoff=args.backoff, progress=not args.quiet)
+    except (DownloadError, UnsafeArchiveError, RawDataError, RuntimeError, ValueError,
+            FileNotFoundError) as err:
+        print(f"download: error: {err}", file=sys.stderr)
+        return 2
+    print(root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
