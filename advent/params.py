@@ -10,20 +10,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from advent.config import ConfigError, from_dict, load_yaml
-from advent.data.synthetic import SyntheticConfig
+from advent.data.domains import DataConfig
 from advent.models import ModelConfig
 from advent.train import TrainConfig
-
-
-@dataclass(frozen=True)
-class DataParams:
-    """Which datasets the pipeline prepares (source: labelled; target: unlabelled)."""
-
-    source: Literal["synthetic"] = "synthetic"
-    target: Literal["synthetic"] = "synthetic"
-    synthetic: SyntheticConfig = field(default_factory=lambda: SyntheticConfig(
-        seed=0, height=64, width=128, gap=1.0, source_train=500, target_train=500,
-        target_val=100, target_test=200))
 
 
 @dataclass(frozen=True)
@@ -88,11 +77,12 @@ class OracleParams:
 class EvaluateParams:
     batch_size: int = 16
     qualitative_samples: int = 4
+    source_samples: int = 200
 
 
 @dataclass(frozen=True)
 class Params:
-    data: DataParams
+    data: DataConfig
     model: ModelConfig
     train: TrainConfig
     pretrain: PretrainParams

@@ -2,22 +2,28 @@
 target test split (the reported numbers) and the target val split (for tuning and
 model selection). Logits are upsampled to the label resolution before the argmax.
 
-Writes <out>/test.json and <out>/val.json (per-class IoU, mIoU, confusion matrix)
-and <out>/samples.npz (image, ground truth, prediction and entropy map of the first
-test images, for the report's qualitative figure). Reads params: evaluate, train.device.
+Writes into --out:
+  test.json, val.json  mIoU (+ protocol subsets), per-class IoU, pixel accuracy and, on
+                       test, calibration (ECE) and how well entropy flags errors (AUROC)
+  details.json         confusion matrices, reliability diagrams, entropy histograms on
+                       target test and on source train (the paper's premise: confident on
+                       source, unsure on target)
+  samples.npz          image, ground truth, prediction, entropy of the first test images
+Reads params: evaluate, train.device.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from torch.utils.data import Subset
 
 from _common import parser, run
 
 from advent.data.prepared import PreparedDataset
 from advent.io import atomic_path, write_json
 from advent.losses import entropy_map
-from advent.metrics import ConfusionMatrix, summarize
+from advent.metrics import CalibrationAccumulator, ConfusionMatrix, summarize
 from advent.predict import iterate_predictions
 from advent.snapshot import load_segmenter
 from advent.train import resolve_device
@@ -31,29 +37,53 @@ def main(args, params) -> None:
     models = [m for m, _ in loaded]
     protocols = {info["protocol"] for _, info in loaded}
     device = resolve_device(params.train.device)
+
+    def open_split(root: Path, split: str) -> PreparedDataset:
+        dataset = PreparedDataset(root, split)
+        if protocols != {dataset.protocol.name}:
+            raise ValueError(f"models {[str(p) for p in args.models]} use protocol(s) "
+                             f"{sorted(protocols)} but {root} is labelled in "
+                             f"{dataset.protocol.name}")
+        return dataset
+
+    details: dict = {"confusion_matrix": {}, "calibration": {}}
     samples: dict[str, list[np.ndarray]] = {"image": [], "label": [], "prediction": [], "entropy": []}
     for split in ("test", "val"):
-        dataset = PreparedDataset(args.target, split)
-        if protocols != {dataset.protocol.name}:
-            raise ValueError(f"models {args.models} use protocol(s) {sorted(protocols)} but "
-                             f"{args.target} is labelled in {dataset.protocol.name}")
+        dataset = open_split(args.target, split)
         confusion = ConfusionMatrix(dataset.protocol.num_classes)
+        calibration = CalibrationAccumulator()
         for images, labels, logits, index in iterate_predictions(models, dataset, device, cfg.batch_size):
             prediction = logits.argmax(1)
-            confusion.update(prediction.numpy(), labels.numpy())
-            if split == "test":
-                keep = index < cfg.qualitative_samples
-                if keep.any():
-                    samples["image"].append(images[keep].permute(0, 2, 3, 1).numpy())
-                    samples["label"].append(labels[keep].numpy().astype(np.uint8))
-                    samples["prediction"].append(prediction[keep].numpy().astype(np.uint8))
-                    samples["entropy"].append(entropy_map(logits[keep]).numpy().astype(np.float16))
+            confusion.update(prediction, labels)
+            if split != "test":
+                continue
+            calibration.update(logits.softmax(1), labels)
+            keep = index < cfg.qualitative_samples
+            if keep.any():
+                samples["image"].append(images[keep].permute(0, 2, 3, 1).numpy())
+                samples["label"].append(labels[keep].numpy().astype(np.uint8))
+                samples["prediction"].append(prediction[keep].numpy().astype(np.uint8))
+                samples["entropy"].append(entropy_map(logits[keep]).numpy().astype(np.float16))
         result = summarize(confusion.matrix, dataset.protocol)
-        result.update({"split": split, "protocol": dataset.protocol.name, "selection": SELECTION,
-                       "models": [str(p) for p in args.models],
-                       "confusion_matrix": confusion.matrix.tolist()})
+        result.update({"split": split, "protocol": dataset.protocol.name, "selection": SELECTION})
+        details["confusion_matrix"][split] = confusion.matrix.tolist()
+        if split == "test":
+            target_cal = calibration.result()
+            details["calibration"]["target_test"] = target_cal
+            result.update({"ece": target_cal["ece"], "auroc_entropy_wrong": target_cal["auroc_entropy_wrong"],
+                           "mean_entropy": target_cal["mean_entropy"]})
         write_json(args.out / f"{split}.json", result)
         print(f"{args.out.name} {split}: mIoU {result['mIoU']:.2f}")
+
+    # The same model on (a fixed part of) its labelled source: is it confident there?
+    source = open_split(args.source, "train")
+    subset = Subset(source, range(min(cfg.source_samples, len(source))))
+    calibration = CalibrationAccumulator()
+    for _, labels, logits, _ in iterate_predictions(models, subset, device, cfg.batch_size):
+        calibration.update(logits.softmax(1), labels)
+    details["calibration"]["source_train"] = calibration.result()
+
+    write_json(args.out / "details.json", details)
     with atomic_path(args.out / "samples.npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **{k: np.concatenate(v) for k, v in samples.items()})
@@ -64,5 +94,6 @@ if __name__ == "__main__":
     p.add_argument("--models", type=Path, nargs="+", required=True,
                    help="model file(s); several = an ensemble with equal weights")
     p.add_argument("--target", type=Path, default=Path("data/prepared/target"))
+    p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
     p.add_argument("--out", type=Path, required=True, help="output folder")
     run(main, p.parse_args())

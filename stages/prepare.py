@@ -1,19 +1,17 @@
-"""Prepare one domain's dataset in the prepared form (data/prepared/<domain>)."""
+"""Prepare one domain's dataset in the prepared form: generate the procedural
+benchmark, or take a real dataset from data.<name>.raw_root (downloading it there
+first when data.<name>.download is true) and resize it."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from _common import parser, run
 
-from advent.data.synthetic import prepare_synthetic
+from advent.data.domains import prepare_domain
 
 
 def main(args, params) -> None:
-    kind = getattr(params.data, args.domain)
-    if kind == "synthetic":
-        prepare_synthetic(params.data.synthetic, args.domain, args.out)
-    else:
-        raise ValueError(f"data.{args.domain}: unknown dataset {kind!r}")
+    prepare_domain(params.data, args.domain, args.out)
 
 
 if __name__ == "__main__":
