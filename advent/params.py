@@ -96,4 +96,4 @@ class Params:
 def load_params(path: str | os.PathLike = "params.yaml") -> Params:
     """Parse the whole file strictly: an unknown or mistyped key anywhere is an error
     naming it, so a typo never silently falls back to a default."""
-    return from_dict(Params, load_yaml(path), "params")
+    return from_dict(Params, load_yaml(path))
