@@ -16,6 +16,18 @@ from advent.train import TrainConfig
 
 
 @dataclass(frozen=True)
+class InitParams:
+    """Pretrained weights every training from scratch starts from ("" = random init).
+
+    layout: auto | advent | deeplab_imagenet | torchvision_resnet | torchvision_vgg
+    (see advent.models.checkpoints.load_pretrained).
+    """
+
+    weights: str = ""
+    layout: Literal["auto", "advent", "deeplab_imagenet", "torchvision_resnet", "torchvision_vgg"] = "auto"
+
+
+@dataclass(frozen=True)
 class PretrainParams:
     iterations: int = 1000
 
@@ -41,7 +53,11 @@ class AdvEntParams:
 
 @dataclass(frozen=True)
 class AdaptParams:
+    """start_from: ``source_only`` fine-tunes the pre-trained source model (fast; the
+    default here) or ``init_weights`` starts from ``init.weights`` as the paper does."""
+
     iterations: int = 1000
+    start_from: Literal["source_only", "init_weights"] = "source_only"
     minent: MinEntParams = field(default_factory=MinEntParams)
     advent: AdvEntParams = field(default_factory=AdvEntParams)
 
@@ -84,6 +100,7 @@ class EvaluateParams:
 class Params:
     data: DataConfig
     model: ModelConfig
+    init: InitParams
     train: TrainConfig
     pretrain: PretrainParams
     adapt: AdaptParams

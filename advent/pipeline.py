@@ -16,6 +16,7 @@ from advent.data.prepared import PreparedDataset, class_histogram
 from advent.losses import ClassRatioPrior
 from advent.methods import AdvEnt, MinEnt, Objective, SelfTraining, SourceOnly
 from advent.models import Discriminator, ModelConfig, build_segmenter
+from advent.models.checkpoints import load_pretrained
 from advent.params import Params
 from advent.snapshot import load_segmenter, save_segmenter
 from advent.train import LogFn, is_main_process, train
@@ -70,7 +71,8 @@ def train_and_save(method: Method, params: Params, iterations: int,
                    source: PreparedDataset, target: PreparedDataset | None,
                    out_dir: Path, init_model: Path | None = None,
                    log: LogFn | None = None) -> None:
-    """Build (or load ``init_model``), train with ``method``, write ``out_dir/model.pt``.
+    """Start from ``init_model`` (a model file) or else a new network initialised from
+    ``params.init.weights``; train with ``method``; write ``out_dir/model.pt``.
 
     ``out_dir/resume.pt`` holds the last checkpoint: rerunning after an interruption
     continues from it when the run's fingerprint (params, data, init weights) is unchanged.
@@ -87,6 +89,8 @@ def train_and_save(method: Method, params: Params, iterations: int,
                              f"params.yaml asks for {dataclasses.asdict(model_cfg)}")
     else:
         segmenter = build_segmenter(model_cfg, protocol.num_classes)
+        if params.init.weights:
+            load_pretrained(segmenter.net, params.init.weights, params.init.layout)
     objective = build_objective(method, params, protocol.num_classes, source)
     fingerprint = run_fingerprint(
         method=method, train=params.train, model=model_cfg, iterations=iterations,
@@ -94,7 +98,9 @@ def train_and_save(method: Method, params: Params, iterations: int,
                        "advent": params.adapt.advent, "self_train": params.self_train}[method],
         source=source.meta,
         target=target.meta if target is not None else None,
-        init=file_digest(init_model) if init_model is not None else None)
+        init=file_digest(init_model) if init_model is not None else None,
+        init_weights=(file_digest(params.init.weights)
+                      if init_model is None and params.init.weights else None))
     out_dir.mkdir(parents=True, exist_ok=True)
     trained = train(segmenter, objective, source, target, params.train, iterations,
                     checkpoint_path=out_dir / "resume.pt", fingerprint=fingerprint, log=log)

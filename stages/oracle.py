@@ -1,5 +1,5 @@
 """Oracle: supervised on the *target* train labels - the upper bound that
-adaptation cannot reach without labels. Reads params: model, train, oracle."""
+adaptation cannot reach without labels. Reads params: model, init, train, oracle."""
 from __future__ import annotations
 
 from pathlib import Path

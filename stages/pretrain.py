@@ -1,7 +1,7 @@
 """Source-only pre-training: supervised on labelled source, no target.
 
 Writes <out>/model.pt (and <out>/resume.pt, the checkpoint an interrupted run
-resumes from). Reads params: model, train, pretrain.
+resumes from). Reads params: model, init, train, pretrain.
 """
 from __future__ import annotations
 
