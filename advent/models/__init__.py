@@ -9,6 +9,7 @@ from torch import nn
 
 from advent.models.deeplabv2 import DeepLabV2ResNet
 from advent.models.discriminator import Discriminator
+from advent.models.vgg import DeepLabV2VGG
 
 #: BGR mean of the Caffe-trained DeepLab ImageNet weights (no 1/255 scaling).
 CAFFE_BGR_MEAN = (104.00699, 116.66877, 122.67891)
@@ -20,14 +21,15 @@ IMAGENET_RGB_STD = (0.229, 0.224, 0.225)
 class ModelConfig:
     """Which segmenter to build.
 
-    arch: ``deeplabv2_resnet101`` (paper) or ``deeplabv2_resnet_tiny`` (CPU benchmark:
-      one bottleneck per stage, ``width`` channels in the stem).
-    multi_level: add the auxiliary ASPP head on layer3.
+    arch: ``deeplabv2_resnet101`` (paper), ``deeplabv2_vgg16`` (paper's VGG-16 variant,
+      single level only) or ``deeplabv2_resnet_tiny`` (CPU benchmark: one bottleneck per
+      stage, ``width`` channels in the stem).
+    multi_level: add the auxiliary ASPP head on layer3 (ResNet only; must be False for VGG).
     preprocessing: ``imagenet_rgb`` (x/255, ImageNet mean/std) or ``caffe_bgr``
       (RGB->BGR, subtract the Caffe mean, no scaling: the official code's).
     """
 
-    arch: Literal["deeplabv2_resnet101", "deeplabv2_resnet_tiny"] = "deeplabv2_resnet_tiny"
+    arch: Literal["deeplabv2_resnet101", "deeplabv2_resnet_tiny", "deeplabv2_vgg16"] = "deeplabv2_resnet_tiny"
     multi_level: bool = True
     width: int = 16
     preprocessing: Literal["imagenet_rgb", "caffe_bgr"] = "imagenet_rgb"
@@ -36,6 +38,8 @@ class ModelConfig:
     def validate(self, key: str) -> None:
         if self.width < 1:
             raise ValueError(f"{key}.width must be positive, got {self.width}")
+        if self.arch == "deeplabv2_vgg16" and self.multi_level:
+            raise ValueError(f"{key}.multi_level must be false for deeplabv2_vgg16 (single-level network)")
 
 
 class Preprocess(nn.Module):
@@ -96,9 +100,14 @@ def build_segmenter(cfg: ModelConfig, num_classes: int) -> Segmenter:
         # Small ASPP dilations: the tiny benchmark's stride-8 maps are only ~12x24.
         net = DeepLabV2ResNet(num_classes, (1, 1, 1, 1), cfg.width, cfg.multi_level,
                               aspp_dilations=(1, 2, 3, 4), freeze_bn_affine=cfg.freeze_bn_affine)
+    elif cfg.arch == "deeplabv2_vgg16":
+        # No BN in VGG-16, so freeze_bn_affine has nothing to freeze.
+        if cfg.multi_level:
+            raise ValueError("deeplabv2_vgg16 is single-level: set model.multi_level to false")
+        net = DeepLabV2VGG(num_classes)
     else:
         raise ValueError(f"unknown model.arch {cfg.arch!r}")
     return Segmenter(net, cfg.preprocessing)
 
 
-__all__ = ["ModelConfig", "Segmenter", "Discriminator", "build_segmenter"]
+__all__ = ["ModelConfig", "Segmenter", "Discriminator", "DeepLabV2VGG", "build_segmenter"]
