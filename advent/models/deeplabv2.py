@@ -64,7 +64,12 @@ class DeepLabV2ResNet(nn.Module):
     """Dilated ResNet (output stride 8) + ASPP-L heads.
 
     Input (N, 3, H, W) normalised float; returns ``(main, aux)`` logits at
-    (N, C, ceil(H/8), ceil(W/8)); ``aux`` (from layer3) is None unless ``multi_level``.
+    (N, C, h, w); ``aux`` (from layer3) is None unless ``multi_level``.
+    The size is not ceil(H/8): conv1 gives h1 = floor((H-1)/2)+1, the ceil-mode maxpool
+    h2 = ceil((h1-1)/2)+1, layer2 h = floor((h2-1)/2)+1; e.g. 512 -> 65, 720 -> 91,
+    1024 -> 129, 65 -> 9 (the official network's sizes).
+    Note the order differs from the official ``ResNetMulti.forward``, which returns
+    ``(aux, main)``.
     """
 
     def __init__(self, num_classes: int, layers: tuple[int, int, int, int] = (3, 4, 23, 3),
