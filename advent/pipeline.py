@@ -19,7 +19,7 @@ from advent.models import Discriminator, ModelConfig, build_segmenter
 from advent.models.checkpoints import load_pretrained
 from advent.params import Params
 from advent.snapshot import load_segmenter, save_segmenter
-from advent.train import LogFn, is_main_process, train
+from advent.train import LogFn, is_main_process, seed_everything, train
 
 Method = Literal["source_only", "minent", "advent", "self_train"]
 
@@ -82,6 +82,7 @@ def train_and_save(method: Method, params: Params, iterations: int,
         raise ValueError(f"source {source.root} uses protocol {protocol.name} but target "
                          f"{target.root} uses {target.protocol.name}")
     model_cfg: ModelConfig = params.model
+    seed_everything(params.train.seed)  # reproducible init, equal on every rank
     if init_model is not None:
         segmenter, info = load_segmenter(init_model)
         if info["model_config"] != dataclasses.asdict(model_cfg):

@@ -31,7 +31,7 @@ def save_segmenter(path: str | os.PathLike, segmenter: Segmenter, cfg: ModelConf
 
 
 def net_num_classes(segmenter: Segmenter) -> int:
-    return segmenter.net.layer6.conv2d_list[0].out_channels
+    return segmenter.net.heads()[-1].conv2d_list[0].out_channels
 
 
 def read_model_file(path: str | os.PathLike) -> dict:

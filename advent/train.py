@@ -234,6 +234,8 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
     rank, world = init_distributed(device)
     seed_everything(cfg.seed)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    if cfg.sync_bn and world > 1 and device.type == "cpu":
+        raise ValueError("train.sync_bn needs CUDA (SyncBatchNorm does not run on CPU/gloo)")
     if cfg.sync_bn and world > 1:
         segmenter = nn.SyncBatchNorm.convert_sync_batchnorm(segmenter)
     segmenter.to(device, memory_format=memory_format).train()
@@ -266,8 +268,16 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
 
     model: nn.Module = segmenter
     if world > 1:
+        # find_unused_parameters: an output in no loss (aux head with lambda 0) would
+        # otherwise stop DDP at the next iteration.
         model = nn.parallel.DistributedDataParallel(
-            segmenter, device_ids=[device.index] if device.type == "cuda" else None)
+            segmenter, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)
+        # DDP copies rank 0's segmenter; the modules it does not wrap must start equal too.
+        with torch.no_grad():
+            for m in extra.values():
+                for t in [*m.parameters(), *m.buffers()]:
+                    dist.broadcast(t, src=0)
 
     total = cfg.schedule_iterations or iterations
     src_iter = _loader(source, cfg, cfg.seed, start, iterations, rank, world, device)
@@ -296,12 +306,15 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
                     f"non-finite loss ({loss.item()}) at iteration {step}; no output was written")
             scaler.scale(loss / cfg.grad_accum).backward()
 
-        for _ in range(cfg.grad_accum):
+        for micro_step in range(cfg.grad_accum):
             src = to_batch(next(src_iter))
             trg = to_batch(next(trg_iter)) if trg_iter is not None else None
             if trg is not None and not objective.uses_target_labels:
                 trg.labels = None  # adaptation never sees target ground truth
-            with autocast:
+            # Under DDP, all-reduce the segmenter's gradients once per optimiser step.
+            last = micro_step == cfg.grad_accum - 1
+            sync = model.no_sync() if world > 1 and not last else nullcontext()
+            with autocast, sync:
                 logs = objective.backward(model, src, trg, backward)
             for k, v in logs.items():
                 sums[k] += v
@@ -316,8 +329,15 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
         scaler.update()
 
         done = step + 1
-        if log is not None and is_main_process() and (done % cfg.log_every == 0 or done == iterations):
-            log(done, {"lr": lr, **{k: v / count for k, v in sums.items()}})
+        if done % cfg.log_every == 0 or done == iterations:
+            means = {k: v / count for k, v in sums.items()}
+            if world > 1:  # the global batch's losses, not rank 0's share (every rank joins)
+                keys = sorted(means)
+                packed = torch.tensor([means[k] for k in keys], dtype=torch.float64, device=device)
+                dist.all_reduce(packed)
+                means = dict(zip(keys, (packed / world).tolist()))
+            if log is not None and is_main_process():
+                log(done, {"lr": lr, **means})
             sums.clear()
             count = 0
         if checkpoint_path is not None and (done % cfg.checkpoint_every == 0 or done == iterations):

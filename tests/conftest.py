@@ -7,7 +7,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One thread: tests run tiny models, and on a busy 2-core machine a second thread
+# mostly spins (13x slower measured).
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ this process (world size 1):
 * checkpoints: rank 0 alone writes them, and a checkpoint resumes exactly across world
   sizes (1 process -> 2 ranks, 2 ranks -> 1 process).
 
-The strict xfail tests at the end pin down defects of advent/train.py under DDP; each
-turns into an XPASS failure once the loop is fixed: then delete its marker.
+The tests at the end pin down three defects the loop once had under DDP: logging rank 0's
+share only, discriminators that differed per rank, and DDP stopping when an output was in
+no loss.
 About 30 s on 2 busy cores: one torchrun launch (~16 s CPU, mostly imports), the
 one-process references run here meanwhile.
 """
@@ -251,8 +252,6 @@ def test_ddp_checkpoint_resumes_on_one_process(runs):
         assert _param_difference(resumed["modules"][name], state) <= TIGHT, name
 
 
-@pytest.mark.xfail(strict=True, reason="advent/train.py logs rank 0's own micro-batches only; "
-                   "the logged sums should be all-reduced over ranks before logging")
 @pytest.mark.parametrize("method", METHODS)
 def test_logged_losses_are_those_of_the_global_batch(runs, method):
     ddp, one = runs["ddp"][method], runs["single"][method, 2, ITERATIONS]
@@ -264,16 +263,10 @@ def test_logged_losses_are_those_of_the_global_batch(runs, method):
                                       for _, values in one["log"]]) <= TIGHT
 
 
-@pytest.mark.xfail(strict=True, reason="advent/train.py does not broadcast the discriminators "
-                   "(not wrapped by DDP) from rank 0, so ranks that built them from different "
-                   "seeds keep different discriminators")
 def test_discriminators_built_differently_per_rank_are_made_equal(runs):
     assert runs["ddp"]["advent_unseeded"]["modules_rank_diff"] == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="advent/train.py wraps the segmenter in DDP without "
-                   "find_unused_parameters: an output in no loss (aux head with lambda_seg_aux 0, "
-                   "MinEnt with lambda_ent_aux 0) stops training at iteration 2")
 def test_an_output_left_out_of_the_loss_does_not_stop_ddp(runs):
     ddp = runs["ddp"]["source_only_no_aux"]
     assert "error" not in ddp, ddp.get("error")
