@@ -33,6 +33,8 @@ SELECTION = "last checkpoint"
 
 def main(args, params) -> None:
     cfg = params.evaluate
+    if args.weights is not None and len(args.weights) != len(args.models):
+        raise ValueError(f"--weights gives {len(args.weights)} values for {len(args.models)} models")
     loaded = [load_segmenter(p) for p in args.models]
     models = [m for m, _ in loaded]
     protocols = {info["protocol"] for _, info in loaded}
@@ -52,7 +54,7 @@ def main(args, params) -> None:
         dataset = open_split(args.target, split)
         confusion = ConfusionMatrix(dataset.protocol.num_classes)
         calibration = CalibrationAccumulator()
-        for images, labels, logits, index in iterate_predictions(models, dataset, device, cfg.batch_size):
+        for images, labels, logits, index in iterate_predictions(models, dataset, device, cfg.batch_size, args.weights):
             prediction = logits.argmax(1)
             confusion.update(prediction, labels)
             if split != "test":
@@ -65,7 +67,8 @@ def main(args, params) -> None:
                 samples["prediction"].append(prediction[keep].numpy().astype(np.uint8))
                 samples["entropy"].append(entropy_map(logits[keep]).numpy().astype(np.float16))
         result = summarize(confusion.matrix, dataset.protocol)
-        result.update({"split": split, "protocol": dataset.protocol.name, "selection": SELECTION})
+        result.update({"split": split, "protocol": dataset.protocol.name, "selection": SELECTION,
+                       "models": [str(m) for m in args.models], "ensemble_weights": args.weights})
         details["confusion_matrix"][split] = confusion.matrix.tolist()
         if split == "test":
             target_cal = calibration.result()
@@ -79,7 +82,7 @@ def main(args, params) -> None:
     source = open_split(args.source, "train")
     subset = Subset(source, range(min(cfg.source_samples, len(source))))
     calibration = CalibrationAccumulator()
-    for _, labels, logits, _ in iterate_predictions(models, subset, device, cfg.batch_size):
+    for _, labels, logits, _ in iterate_predictions(models, subset, device, cfg.batch_size, args.weights):
         calibration.update(logits.softmax(1), labels)
     details["calibration"]["source_train"] = calibration.result()
 
@@ -92,7 +95,9 @@ def main(args, params) -> None:
 if __name__ == "__main__":
     p = parser(__doc__)
     p.add_argument("--models", type=Path, nargs="+", required=True,
-                   help="model file(s); several = an ensemble with equal weights")
+                   help="model file(s); several = an ensemble (weighted mean of upsampled logits)")
+    p.add_argument("--weights", type=float, nargs="+",
+                   help="ensemble weights, one per model (default: equal)")
     p.add_argument("--target", type=Path, default=Path("data/prepared/target"))
     p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
     p.add_argument("--out", type=Path, required=True, help="output folder")

@@ -1,0 +1,39 @@
+"""Pseudo-label selection and ensemble inference."""
+import numpy as np
+import torch
+
+from advent.losses import upsample
+from advent.models import ModelConfig, build_segmenter
+from advent.predict import ensemble_logits
+from advent.pseudo import ConfidenceHistogram, select_pseudo_labels
+
+
+def test_class_balanced_thresholds_keep_the_most_confident_fraction_per_class():
+    # class 0: confidences 0.10 .. 0.99 (90 px); class 1: all 0.95 (10 px)
+    conf = torch.cat([torch.linspace(0.10, 0.99, 90), torch.full((10,), 0.95)]).view(1, 10, 10)
+    pred = torch.cat([torch.zeros(90, dtype=torch.long), torch.ones(10, dtype=torch.long)]).view(1, 10, 10)
+    hist = ConfidenceHistogram(3)
+    hist.update(conf, pred)
+    t = hist.thresholds(fraction=0.5, max_threshold=0.9)
+    # half of class 0 lies above its median (~0.545); class 1's threshold is capped at 0.9;
+    # class 2 was never predicted
+    assert abs(t[0] - 0.545) < 0.011 and t[1] == 0.9 and t[2] == 0.9
+    labels = select_pseudo_labels(conf, pred, t)
+    kept0 = (labels == 0).sum().item()
+    assert 45 <= kept0 <= 46
+    assert (labels == 1).sum().item() == 10  # 0.95 >= capped 0.9: all kept
+    assert set(labels.unique().tolist()) == {0, 1, 255}
+    # what is kept of class 0 is its most confident part
+    assert conf[labels == 0].min() >= conf[(labels == 255) & (pred == 0)].max()
+
+
+def test_ensemble_is_the_weighted_mean_of_upsampled_logits():
+    torch.manual_seed(0)
+    a, b = (build_segmenter(ModelConfig(width=4), 5).eval() for _ in range(2))
+    images = torch.randint(0, 256, (2, 3, 32, 48), dtype=torch.uint8)
+    with torch.no_grad():
+        la, lb = (upsample(m(images)[0], (32, 48)) for m in (a, b))
+        torch.testing.assert_close(ensemble_logits([a, b], images, [1.0, 0.0]), la)
+        torch.testing.assert_close(ensemble_logits([a, b], images, [1.0, 3.0]), 0.25 * la + 0.75 * lb)
+        torch.testing.assert_close(ensemble_logits([a, b], images), (la + lb) / 2)
+        assert ensemble_logits([a], images, size=(64, 96)).shape == (2, 5, 64, 96)
