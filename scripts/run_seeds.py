@@ -1,16 +1,20 @@
 """Run the whole benchmark for several seeds and report mean +- std per method.
 
-Each seed is one `dvc exp run -S train.seed=N` (so every run is a DVC experiment that
-`dvc exp show` lists); the data (data.synthetic.seed) stay fixed, only training varies.
-The seeds run one after the other, the default seed last, so the workspace ends on
-the default configuration. Writes reports/seeds.md (and reports/seeds.json).
+Each seed is a queued DVC experiment (`dvc exp run --queue -S train.seed=N`), run by
+`dvc queue start -j JOBS`; `dvc exp show` lists them afterwards. The data
+(data.synthetic.seed) stay fixed: only training varies. Results are read back from
+`dvc exp show --json` and written to reports/seeds.md (+ reports/seeds.json).
 
-    python scripts/run_seeds.py --seeds 0 1 2
+    python scripts/run_seeds.py --seeds 0 1 2 --jobs 1
+
+With --jobs above 1 each worker should use one thread: the script sets
+OMP_NUM_THREADS=1 for the queue workers it starts in that case.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,47 +24,83 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from advent.data.labels import get_protocol  # noqa: E402
-from advent.io import read_json, write_json, write_text  # noqa: E402
-from advent.params import load_params  # noqa: E402
+from advent.io import write_json, write_text  # noqa: E402
+from advent.report.compare import experiments_frame, run_exp_show  # noqa: E402
 from advent.report.tables import aggregate_seeds, method_table  # noqa: E402
 
 METHODS = {"source_only": "source only", "minent": "MinEnt", "advent": "AdvEnt",
            "ensemble": "AdvEnt+MinEnt", "self_train": "self-training", "oracle": "oracle (target labels)"}
 
 
+def dvc(*args: str, env: dict | None = None) -> str:
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"run_seeds: dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def per_method(row) -> dict[str, dict]:
+    """One experiment row of the exp-show frame -> {method: summarize()-like dict}."""
+    out = {}
+    for m in METHODS:
+        prefix = f"metrics/{m}/test.json:"
+        cols = {c[len(prefix):]: row[c] for c in row.index if c.startswith(prefix)}
+        if "mIoU" not in cols:
+            raise ValueError(f"experiment {row['name']} has no metrics/{m}/test.json")
+        per_class = {k.split(".", 1)[1]: v for k, v in cols.items() if k.startswith("per_class_iou.")}
+        out[m] = {"mIoU": cols["mIoU"], "per_class_iou": per_class, "protocol": cols.get("protocol"),
+                  "selection": cols.get("selection")}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--metrics", type=Path, default=Path("metrics"))
+    p.add_argument("--jobs", type=int, default=1, help="queue workers running at once")
     p.add_argument("--out", type=Path, default=Path("reports/seeds.md"))
     args = p.parse_args()
 
-    default = load_params(ROOT / "params.yaml").train.seed
-    order = [s for s in args.seeds if s != default] + [s for s in args.seeds if s == default]
-    runs: dict[str, list[dict]] = {m: [] for m in METHODS}
-    timings = {}
-    for seed in order:
-        start = time.time()
-        subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "-S", f"train.seed={seed}"],
-                       cwd=ROOT, check=True)
-        timings[seed] = round(time.time() - start, 1)
-        for m in METHODS:
-            runs[m].append(read_json(ROOT / args.metrics / m / "test.json"))
-        print(f"seed {seed}: {timings[seed]} s; " + ", ".join(
-            f"{m} {runs[m][-1]['mIoU']:.1f}" for m in METHODS), flush=True)
+    names = {}
+    for seed in args.seeds:
+        name = f"seed-{seed}-{int(time.time())}"
+        dvc("exp", "run", "--queue", "--name", name, "-S", f"train.seed={seed}")
+        names[name] = seed
+    env = dict(os.environ)
+    if args.jobs > 1:
+        env["OMP_NUM_THREADS"] = "1"
+    start = time.time()
+    dvc("queue", "start", "-j", str(args.jobs), env=env)
+    while True:
+        time.sleep(20)
+        status = dvc("queue", "status")
+        if not any(f" {s}" in status for s in ("Running", "Queued")):
+            break
+    elapsed = time.time() - start
 
+    frame = experiments_frame(run_exp_show(ROOT))
+    rows = frame[frame["name"].isin(names)]
+    failed = sorted(set(names) - set(rows[rows["state"] == "success"]["name"]))
+    if failed:
+        sys.exit(f"run_seeds: experiments failed or missing: {failed} (see `dvc queue logs NAME`)")
+    runs = {m: [] for m in METHODS}
+    for _, row in rows.iterrows():
+        for m, metrics in per_method(row).items():
+            runs[m].append(metrics)
     protocol = get_protocol(runs["source_only"][0]["protocol"])
     aggregated = {METHODS[m]: aggregate_seeds(r) for m, r in runs.items()}
     table = method_table(aggregated, protocol, baseline=METHODS["source_only"],
                          selection=runs["source_only"][0]["selection"])
-    write_json(ROOT / args.out.with_suffix(".json"),
-               {"seeds": order, "seconds_per_run": timings,
-                "mIoU": {METHODS[m]: [r["mIoU"] for r in rs] for m, rs in runs.items()}})
+    write_json(ROOT / args.out.with_suffix(".json"), {
+        "experiments": {n: names[n] for n in rows["name"]}, "wall_seconds": round(elapsed, 1),
+        "jobs": args.jobs,
+        "mIoU": {METHODS[m]: [r["mIoU"] for r in rs] for m, rs in runs.items()}})
     write_text(ROOT / args.out, "\n".join([
         f"# Mean ± std over seeds {sorted(args.seeds)} (target test)", "",
-        "Written by `scripts/run_seeds.py`: one `dvc exp run -S train.seed=N` per seed; "
-        "the data are the same for every seed.", "", table, ""]))
-    print(json.dumps({m: [round(r["mIoU"], 2) for r in rs] for m, rs in runs.items()}))
+        "Written by `scripts/run_seeds.py`: one queued `dvc exp run -S train.seed=N` per seed "
+        "(`dvc exp show` lists them); the data are the same for every seed.", "", table, ""]))
+    print(table)
+    print(json.dumps({METHODS[m]: [round(r["mIoU"], 2) for r in rs] for m, rs in runs.items()}))
 
 
 if __name__ == "__main__":
