@@ -53,3 +53,31 @@ def test_unknown_preset_key_is_refused(tmp_path):
                              "--presets", str(tmp_path / "presets")], capture_output=True, text=True)
     assert result.returncode != 0 and "train.lr_typo" in result.stderr
     assert (tmp_path / "params.yaml").read_text() == before
+
+
+def test_real_pair_prepares_through_the_pipeline_entry_point(tmp_path):
+    """SYNTHIA -> Cityscapes from raw folders via params: both domains in the 16-class
+    space, Cityscapes split into train / val (hold-out) / test (official val)."""
+    pytest.importorskip("cv2")
+    from dataclasses import replace
+
+    from tests.fixtures_raw import make_cityscapes, make_synthia
+
+    from advent.data.prepared import PreparedDataset
+
+    make_synthia(tmp_path / "raw/synthia", n=3, size=(20, 32))
+    make_cityscapes(tmp_path / "raw/cityscapes", n_train=6, n_val=3, size=(16, 32))
+    data = load_params(ROOT / "params.yaml").data
+    data = replace(data, source="synthia", target="cityscapes",
+                   synthia=replace(data.synthia, raw_root=str(tmp_path / "raw/synthia"), image_size=(10, 16)),
+                   cityscapes=replace(data.cityscapes, raw_root=str(tmp_path / "raw/cityscapes"),
+                                      image_size=(8, 16), val_count=2))
+    prepare_domain(data, "source", tmp_path / "source", workers=1)
+    prepare_domain(data, "target", tmp_path / "target", workers=1)
+    source = PreparedDataset(tmp_path / "source", "train")
+    assert source.protocol.name == "synthia16" and len(source) == 3
+    assert source.image_size == (10, 16)
+    counts = {split: len(PreparedDataset(tmp_path / "target", split)) for split in ("train", "val", "test")}
+    assert counts == {"train": 4, "val": 2, "test": 3}
+    _, label = PreparedDataset(tmp_path / "target", "test").read_arrays(0)
+    assert set(label.ravel().tolist()) <= set(range(16)) | {255}
