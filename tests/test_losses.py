@@ -14,15 +14,6 @@ from advent.losses import (SOURCE_LABEL, TARGET_LABEL, ClassRatioPrior, EntropyL
 D = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine, 2 OpenMP threads stall at every
-    op's barrier when a core is taken by someone else (small ops got 10-100x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def logits_of(probs: list[float]) -> torch.Tensor:
     """(C,) probabilities -> (1, C, 1, 1) logits whose softmax gives them back."""

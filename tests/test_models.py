@@ -23,15 +23,6 @@ from advent.models.vgg import DeepLabV2VGG, torchvision_vgg16_key_map
 NUM_CLASSES = 19
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine, 2 OpenMP threads stall at every
-    op's barrier when a core is taken by someone else (small ops got 10-100x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def deeplab_resnet_size(n: int) -> int:
     """Output size of the Caffe-style stem + layer2 stride (computed independently here)."""

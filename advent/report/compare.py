@@ -36,6 +36,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from advent.io import read_json
+
 from advent.report.plots import plot_errorbars
 
 #: Params in this file get bare dotted names (as `dvc exp run -S` takes them).
@@ -165,13 +167,7 @@ def run_exp_show(repo: str | os.PathLike = ".", all_commits: bool = False) -> li
 
 def load_exp_show(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read a saved ``dvc exp show --json`` dump."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no exp-show dump at {path}")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    return read_json(path)
 
 
 def resolve_column(df: pd.DataFrame, name: str) -> str:
