@@ -4,6 +4,7 @@ about running as a DVC stage."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,10 @@ def run(main: Callable[[argparse.Namespace, Params], None], args: argparse.Names
 
 
 def dvclive_logger(directory: str):
-    """A LogFn writing training curves with DVCLive (``dvc plots show`` reads them)."""
+    """A LogFn writing training curves with DVCLive (``dvc plots show`` reads them);
+    None on every rank but 0 under torchrun, so one process writes the curves."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
     from dvclive import Live
 
     live = Live(dir=directory, save_dvc_exp=False, dvcyaml=None, report=None)
