@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements.txt
 	touch $@
 
 # dvc runs each stage's `python ...` through the shell: put the venv first on PATH.

@@ -75,7 +75,8 @@ def test_repro_writes_every_stage_output(repo):
         assert metrics["split"] == "test" and metrics["selection"] == "last checkpoint"
         assert (repo / "metrics" / m / "val.json").is_file()
     report = (repo / "reports/results.md").read_text()
-    for label in ("source only", "MinEnt", "AdvEnt", "AdvEnt+MinEnt", "self-training", "oracle"):
+    for label in ("source only", "MinEnt", "AdvEnt", "AdvEnt+MinEnt", "self-training",
+                  "oracle (target labels)"):
         assert f"| {label} |" in report
     for png in ("per_class_iou", "qualitative", "reliability", "entropy_source_vs_target"):
         assert (repo / "reports" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
