@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Time one training step (median of K after warm-up) and report peak memory.
 
-Methods (the official ADVENT iteration, written here until advent/train.py exists):
+Methods (the library's objectives from advent.methods, in the official ADVENT order):
 
 * ``source_only``: source forward, seg loss main + 0.1 aux, backward, SGD step.
 * ``minent``: source step as above + target entropy loss (1e-3 main, 2e-4 aux), one SGD step.
@@ -12,8 +12,7 @@ Methods (the official ADVENT iteration, written here until advent/train.py exist
   target) / 2, backward; (5) SGD step for G, Adam steps for the Ds.
 
 As in the official code, logits are bilinearly upsampled to the input size before the seg
-loss, the entropy loss and the discriminator (``--d-input full``; ``stride8`` feeds the
-stride-8 maps instead, cheaper, not the official recipe).
+loss, the entropy loss and the discriminator.
 
 Memory: CUDA ``torch.cuda.max_memory_allocated`` over the timed steps; CPU the process's
 peak resident set size (``getrusage`` ``ru_maxrss``, lifetime peak, so run one
@@ -42,15 +41,13 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 try:
     import advent  # noqa: F401
 except ModuleNotFoundError:  # run as a script from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from advent.losses import (SOURCE_LABEL, TARGET_LABEL, EntropyLoss, SegmentationLoss,
-                           adversarial_loss, self_information, upsample)
+from advent.methods import AdvEnt, Batch, MinEnt, Objective, SourceOnly
 from advent.models import Discriminator, ModelConfig, Segmenter, build_segmenter
 
 LAMBDA_SEG_AUX = 0.1
@@ -72,8 +69,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="target input size (default: --size)")
     p.add_argument("--batch", type=int, default=1, help="images per domain")
     p.add_argument("--num-classes", type=int, default=19)
-    p.add_argument("--d-input", default="full", choices=["full", "stride8"],
-                   help="resolution of the maps fed to D / the entropy loss (official: full)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"])
@@ -107,7 +102,8 @@ def peak_rss_mib() -> float:
 
 
 class Step:
-    """One training iteration of the chosen method, callable repeatedly."""
+    """One training iteration of the chosen method, callable repeatedly: the library's
+    objective (advent.methods) does the losses and backward passes, as in the loop."""
 
     def __init__(self, args: argparse.Namespace, device: torch.device) -> None:
         self.args, self.device = args, device
@@ -122,15 +118,16 @@ class Step:
         lr = 2.5e-4
         self.opt_g = torch.optim.SGD([{"params": backbone, "lr": lr}, {"params": heads, "lr": 10 * lr}],
                                      lr=lr, momentum=0.9, weight_decay=5e-4, **kw)
-        self.discs: list[Discriminator] = []
-        self.opt_d: list[torch.optim.Optimizer] = []
         if args.method == "advent":
-            for _ in range(2 if multi else 1):  # [main, aux]
-                d = Discriminator(args.num_classes).to(device).train().to(memory_format=self.fmt)
-                self.discs.append(d)
-                self.opt_d.append(torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.9, 0.99), **kw))
-        self.seg_loss = SegmentationLoss()
-        self.ent_loss = EntropyLoss()
+            make_d = lambda: Discriminator(args.num_classes).to(device).train()  # noqa: E731
+            self.objective: Objective = AdvEnt(make_d(), make_d() if multi else None, *LAMBDA_ADV,
+                                               lambda_seg_aux=LAMBDA_SEG_AUX)
+        elif args.method == "minent":
+            self.objective = MinEnt(*LAMBDA_ENT, lambda_seg_aux=LAMBDA_SEG_AUX)
+        else:
+            self.objective = SourceOnly(LAMBDA_SEG_AUX)
+        self.opt_d = [torch.optim.Adam(d.parameters(), lr=1e-4, betas=(0.9, 0.99), **kw)
+                      for d in self.objective.modules_to_train().values()]
         amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.amp]
         self.autocast: Callable[[], object] = (
             (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext)
@@ -138,71 +135,20 @@ class Step:
         g = torch.Generator().manual_seed(args.seed)
         n, (h, w) = args.batch, args.size
         th, tw = args.target_size or args.size
-        self.src = torch.randint(0, 256, (n, 3, h, w), dtype=torch.uint8, generator=g)
-        self.src = self.src.to(device).contiguous(memory_format=self.fmt)
-        self.tgt = torch.randint(0, 256, (n, 3, th, tw), dtype=torch.uint8, generator=g)
-        self.tgt = self.tgt.to(device).contiguous(memory_format=self.fmt)
+        src = torch.randint(0, 256, (n, 3, h, w), dtype=torch.uint8, generator=g)
+        tgt = torch.randint(0, 256, (n, 3, th, tw), dtype=torch.uint8, generator=g)
         labels = torch.randint(0, args.num_classes, (n, h, w), generator=g)
         labels[:, : h // 8] = 255  # some ignored pixels, as real labels have
-        self.labels = labels.to(device)
-
-    def _maps(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """float32 logits at the resolution D / the entropy loss see."""
-        logits = logits.float()
-        return upsample(logits, size) if self.args.d_input == "full" else logits
-
-    def _set_d_grad(self, flag: bool) -> None:
-        for d in self.discs:
-            for p in d.parameters():
-                p.requires_grad_(flag)
+        self.source = Batch(src.to(device).contiguous(memory_format=self.fmt), labels.to(device))
+        self.target = Batch(tgt.to(device).contiguous(memory_format=self.fmt))
 
     def __call__(self) -> None:
-        a = self.args
         for opt in [self.opt_g, *self.opt_d]:
             opt.zero_grad(set_to_none=True)
-        self._set_d_grad(False)
-        # (2) source segmentation
         with self.autocast():
-            src_main, src_aux = self.seg(self.src)
-        loss = self.seg_loss(src_main.float(), self.labels)
-        if src_aux is not None:
-            loss = loss + LAMBDA_SEG_AUX * self.seg_loss(src_aux.float(), self.labels)
-        self.scaler.scale(loss).backward()
-        if a.method == "source_only":
-            self._step()
-            return
-        tsize = tuple(self.tgt.shape[-2:])
-        with self.autocast():
-            tgt_main, tgt_aux = self.seg(self.tgt)
-        tgt_maps = [self._maps(t, tsize) for t in (tgt_main, tgt_aux) if t is not None]
-        if a.method == "minent":
-            loss = sum(lam * self.ent_loss(m) for lam, m in zip(LAMBDA_ENT, tgt_maps))
-            self.scaler.scale(loss).backward()
-            self._step()
-            return
-        # (3) fool the frozen discriminators: target I-maps labelled as source
-        tgt_info = [self_information(F.softmax(m, dim=1)).contiguous(memory_format=self.fmt)
-                    for m in tgt_maps]
-        with self.autocast():
-            d_outs = [d(i) for d, i in zip(self.discs, tgt_info)]
-        loss = sum(lam * adversarial_loss(o.float(), SOURCE_LABEL) for lam, o in zip(LAMBDA_ADV, d_outs))
-        self.scaler.scale(loss).backward()
-        # (4) train the discriminators on detached maps
-        self._set_d_grad(True)
-        ssize = tuple(self.src.shape[-2:])
-        src_maps = [self._maps(s.detach(), ssize) for s in (src_main, src_aux) if s is not None]
-        for maps, label in ((src_maps, SOURCE_LABEL), (tgt_maps, TARGET_LABEL)):
-            infos = [self_information(F.softmax(m.detach(), dim=1)).contiguous(memory_format=self.fmt)
-                     for m in maps]
-            with self.autocast():
-                outs = [d(i) for d, i in zip(self.discs, infos)]
-            loss = sum(adversarial_loss(o.float(), label) / 2 for o in outs)
-            self.scaler.scale(loss).backward()
-        self._step()
-
-    def _step(self) -> None:
-        # (5) G then the Ds
-        for opt in [self.opt_g, *self.opt_d]:
+            self.objective.backward(self.seg, self.source, self.target,
+                                    lambda loss: self.scaler.scale(loss).backward())
+        for opt in [self.opt_g, *self.opt_d]:  # G, then the discriminators
             self.scaler.step(opt)
         self.scaler.update()
 
@@ -232,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
         "arch": args.arch, "method": args.method, "multi_level": step.seg.multi_level,
         "size": list(args.size), "target_size": list(args.target_size or args.size), "batch": args.batch,
         "device": str(device), "channels_last": args.channels_last, "amp": args.amp, "optim": args.optim,
-        "d_input": args.d_input, "threads": torch.get_num_threads(), "warmup": args.warmup,
+        "threads": torch.get_num_threads(), "warmup": args.warmup,
         "steps": args.steps, "step_s_median": statistics.median(times), "step_s_all": times,
         "torch": torch.__version__, "loadavg_1m": os.getloadavg()[0],
     }
