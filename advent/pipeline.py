@@ -6,12 +6,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Literal
 
 import torch
 
+from advent.data.download import sha256_file
 from advent.data.prepared import PreparedDataset, class_histogram
 from advent.losses import ClassRatioPrior
 from advent.methods import AdvEnt, MinEnt, Objective, SelfTraining, SourceOnly
@@ -50,14 +50,6 @@ def build_objective(method: Method, params: Params, num_classes: int,
         return AdvEnt(make_d(), make_d() if multi else None, cfg.lambda_adv_main,
                       cfg.lambda_adv_aux, prior, cfg.lambda_cp, aux)
     raise ValueError(f"unknown method {method!r}")
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def run_fingerprint(**parts) -> str:
@@ -99,8 +91,8 @@ def train_and_save(method: Method, params: Params, iterations: int,
                        "advent": params.adapt.advent, "self_train": params.self_train}[method],
         source=source.meta,
         target=target.meta if target is not None else None,
-        init=file_digest(init_model) if init_model is not None else None,
-        init_weights=(file_digest(params.init.weights)
+        init=sha256_file(init_model) if init_model is not None else None,
+        init_weights=(sha256_file(params.init.weights)
                       if init_model is None and params.init.weights else None))
     out_dir.mkdir(parents=True, exist_ok=True)
     trained = train(segmenter, objective, source, target, params.train, iterations,
