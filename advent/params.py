@@ -33,7 +33,24 @@ class PretrainParams:
 
 
 @dataclass(frozen=True)
-class MinEntParams:
+class AdaptRunParams:
+    """How one adaptation run starts and how long it is.
+
+    start_from: ``init_weights`` starts from ``init.weights`` (random for the tiny
+    benchmark) and trains jointly with the source loss, as the paper; ``source_only``
+    fine-tunes the pre-trained source model (``models/source_only``).
+    """
+
+    start_from: Literal["init_weights", "source_only"] = "init_weights"
+    iterations: int = 1000
+
+    def validate(self, key: str) -> None:
+        if self.iterations < 1:
+            raise ConfigError(f"{key}.iterations must be >= 1, got {self.iterations}")
+
+
+@dataclass(frozen=True)
+class MinEntParams(AdaptRunParams):
     lambda_ent_main: float = 1e-3
     lambda_ent_aux: float = 2e-4
     entropy_range: tuple[float, float] | None = None
@@ -42,7 +59,7 @@ class MinEntParams:
 
 
 @dataclass(frozen=True)
-class AdvEntParams:
+class AdvEntParams(AdaptRunParams):
     lambda_adv_main: float = 1e-3
     lambda_adv_aux: float = 2e-4
     d_width: int = 64
@@ -53,25 +70,25 @@ class AdvEntParams:
 
 @dataclass(frozen=True)
 class AdaptParams:
-    """start_from: ``source_only`` fine-tunes the pre-trained source model (fast; the
-    default here) or ``init_weights`` starts from ``init.weights`` as the paper does."""
+    """One section per adaptation method; each is its own DVC stage (adapt@<method>)."""
 
-    iterations: int = 1000
-    start_from: Literal["source_only", "init_weights"] = "source_only"
     minent: MinEntParams = field(default_factory=MinEntParams)
     advent: AdvEntParams = field(default_factory=AdvEntParams)
 
 
 @dataclass(frozen=True)
 class PseudoLabelParams:
-    """Class-balanced pseudo-labels on target train (CBST-style)."""
+    """Class-balanced pseudo-labels on target train (CBST-style), by one adapted model
+    or the ensemble of several (``models``)."""
 
-    model: Literal["minent", "advent"] = "advent"
+    models: tuple[Literal["minent", "advent"], ...] = ("minent", "advent")
     fraction: float = 0.5
     max_threshold: float = 0.9
     batch_size: int = 16
 
     def validate(self, key: str) -> None:
+        if not self.models or len(set(self.models)) != len(self.models):
+            raise ConfigError(f"{key}.models must name distinct adapted models, got {list(self.models)}")
         if not 0.0 < self.fraction <= 1.0:
             raise ConfigError(f"{key}.fraction must be in (0, 1], got {self.fraction}")
         if not 0.0 < self.max_threshold <= 1.0:
@@ -80,6 +97,9 @@ class PseudoLabelParams:
 
 @dataclass(frozen=True)
 class SelfTrainParams:
+    """start_from: the adapted model that self-training fine-tunes."""
+
+    start_from: Literal["minent", "advent"] = "advent"
     iterations: int = 1000
     lambda_target: float = 1.0
 
@@ -91,6 +111,9 @@ class OracleParams:
 
 @dataclass(frozen=True)
 class EvaluateParams:
+    """selection: last | best_val | best_test (see advent.selection)."""
+
+    selection: Literal["last", "best_val", "best_test"] = "last"
     batch_size: int = 16
     qualitative_samples: int = 4
     source_samples: int = 200

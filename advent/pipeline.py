@@ -18,7 +18,7 @@ from advent.methods import AdvEnt, MinEnt, Objective, SelfTraining, SourceOnly
 from advent.models import Discriminator, ModelConfig, build_segmenter
 from advent.models.checkpoints import load_pretrained
 from advent.params import Params
-from advent.snapshot import load_segmenter, save_segmenter
+from advent.snapshot import SnapshotWriter, load_segmenter, save_segmenter
 from advent.train import LogFn, is_main_process, seed_everything, train
 
 Method = Literal["source_only", "minent", "advent", "self_train"]
@@ -68,6 +68,8 @@ def train_and_save(method: Method, params: Params, iterations: int,
 
     ``out_dir/resume.pt`` holds the last checkpoint: rerunning after an interruption
     continues from it when the run's fingerprint (params, data, init weights) is unchanged.
+    ``out_dir/snapshots/iter_<N>.pt`` are the model files of every
+    ``train.snapshot_every``-th iteration before the last (for model selection).
     """
     protocol = source.protocol
     if target is not None and target.protocol.name != protocol.name:
@@ -95,8 +97,11 @@ def train_and_save(method: Method, params: Params, iterations: int,
         init_weights=(sha256_file(params.init.weights)
                       if init_model is None and params.init.weights else None))
     out_dir.mkdir(parents=True, exist_ok=True)
+    info = {"method": method, "iterations": iterations, "seed": params.train.seed}
+    snapshots = SnapshotWriter(out_dir / "snapshots", model_cfg, protocol.name, info)
     trained = train(segmenter, objective, source, target, params.train, iterations,
-                    checkpoint_path=out_dir / "resume.pt", fingerprint=fingerprint, log=log)
+                    checkpoint_path=out_dir / "resume.pt", fingerprint=fingerprint, log=log,
+                    snapshots=snapshots)
     if is_main_process():
         save_segmenter(out_dir / "model.pt", trained, model_cfg, protocol.name,
-                       info={"method": method, "iterations": iterations, "seed": params.train.seed})
+                       info={**info, "iteration": iterations})

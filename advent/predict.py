@@ -41,3 +41,15 @@ def iterate_predictions(models: Sequence[nn.Module], dataset: Dataset, device: t
     for images, labels, index in loader:
         logits = ensemble_logits(models, images.to(device), weights, tuple(labels.shape[-2:]))
         yield images, labels, logits.cpu(), index
+
+
+def confusion_matrix_of(models: Sequence[nn.Module], dataset: Dataset, device: torch.device,
+                        num_classes: int, batch_size: int = 8,
+                        weights: Sequence[float] | None = None):
+    """(C, C) int64 confusion matrix (rows = ground truth) of a model or ensemble on ``dataset``."""
+    from advent.metrics import ConfusionMatrix
+
+    confusion = ConfusionMatrix(num_classes)
+    for _, labels, logits, _ in iterate_predictions(models, dataset, device, batch_size, weights):
+        confusion.update(logits.argmax(1), labels)
+    return confusion.matrix

@@ -1,4 +1,5 @@
-"""Trained-model files: the network's weights plus what is needed to rebuild it.
+"""Trained-model files: the network's weights plus what is needed to rebuild it, and
+the snapshots of intermediate iterations that model selection chooses from.
 
 A model file is a plain dict (loadable with ``weights_only=True``)::
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -51,3 +53,48 @@ def load_segmenter(path: str | os.PathLike) -> tuple[Segmenter, dict]:
     segmenter = build_segmenter(cfg, data["num_classes"])
     segmenter.net.load_state_dict(data["state_dict"], strict=True)
     return segmenter.eval(), data
+
+
+# ----------------------------------------------------------------------------- snapshots
+
+_SNAPSHOT_NAME = re.compile(r"^iter_(\d+)\.pt$")
+
+
+def snapshot_dir(model_path: str | os.PathLike) -> Path:
+    """Where the snapshots of the run that wrote ``model_path`` live: ``<dir>/snapshots``."""
+    return Path(model_path).parent / "snapshots"
+
+
+def list_snapshots(directory: str | os.PathLike) -> list[tuple[int, Path]]:
+    """(iteration, path) of every ``iter_<N>.pt`` in ``directory``, by iteration."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir()
+             if (m := _SNAPSHOT_NAME.match(p.name))]
+    return sorted(found)
+
+
+class SnapshotWriter:
+    """Writes ``directory/iter_<N>.pt`` model files during training (see
+    :class:`advent.train.SnapshotSink`).
+
+    ``begin(start)`` deletes the snapshots after ``start``: on a fresh run (start 0)
+    every file of an earlier run goes, on a resumed run only those that the
+    interrupted run wrote after its last checkpoint (they are written again).
+    """
+
+    def __init__(self, directory: str | os.PathLike, cfg: ModelConfig, protocol: str,
+                 info: dict | None = None) -> None:
+        self.directory = Path(directory)
+        self.cfg, self.protocol, self.info = cfg, protocol, dict(info or {})
+
+    def begin(self, start: int) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)  # a DVC output, even when empty
+        for iteration, path in list_snapshots(self.directory):
+            if iteration > start:
+                path.unlink()
+
+    def save(self, step: int, segmenter: Segmenter) -> None:
+        save_segmenter(self.directory / f"iter_{step:06d}.pt", segmenter, self.cfg, self.protocol,
+                       info={**self.info, "iteration": step})

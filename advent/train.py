@@ -18,7 +18,7 @@ from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Iterator, Literal, Protocol
 
 import numpy as np
 import torch
@@ -55,6 +55,7 @@ class TrainConfig:
     workers: int = 0
     sync_bn: bool = False
     checkpoint_every: int = 500
+    snapshot_every: int = 0
     log_every: int = 10
 
     def validate(self, key: str) -> None:
@@ -63,8 +64,9 @@ class TrainConfig:
                 raise ValueError(f"{key}.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.lr_d <= 0:
             raise ValueError(f"{key}.lr and {key}.lr_d must be positive")
-        if self.workers < 0 or self.schedule_iterations < 0:
-            raise ValueError(f"{key}.workers and {key}.schedule_iterations must be >= 0")
+        for name in ("workers", "schedule_iterations", "snapshot_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{key}.{name} must be >= 0, got {getattr(self, name)}")
 
 
 # ----------------------------------------------------------------------------- devices
@@ -219,14 +221,26 @@ def load_resume_state(path: Path, fingerprint: str) -> dict | None:
 LogFn = Callable[[int, dict[str, float]], None]
 
 
+class SnapshotSink(Protocol):
+    """Receives the segmenter every ``snapshot_every`` iterations (for model selection)."""
+
+    def begin(self, start: int) -> None:
+        """Called once before the first step; ``start`` > 0 when resuming."""
+
+    def save(self, step: int, segmenter: nn.Module) -> None:
+        """Store the (unwrapped) segmenter after ``step`` iterations."""
+
+
 def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: Dataset | None,
           cfg: TrainConfig, iterations: int, checkpoint_path: Path | None = None,
-          fingerprint: str = "", log: LogFn | None = None) -> nn.Module:
+          fingerprint: str = "", log: LogFn | None = None,
+          snapshots: SnapshotSink | None = None) -> nn.Module:
     """Train ``segmenter`` (and the objective's discriminators) for ``iterations`` steps.
 
     Resumes from ``checkpoint_path`` when it holds a checkpoint with the same
-    ``fingerprint`` (a digest of everything that defines the run). Returns the
-    trained segmenter (unwrapped, on the training device).
+    ``fingerprint`` (a digest of everything that defines the run). Every
+    ``cfg.snapshot_every`` iterations before the last, rank 0 hands the segmenter to
+    ``snapshots``. Returns the trained segmenter (unwrapped, on the training device).
     """
     if objective.needs_target and target is None:
         raise ValueError(f"{type(objective).__name__} needs a target dataset")
@@ -265,6 +279,9 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
         start = state["step"]
         if is_main_process():
             print(f"resuming from {checkpoint_path} at iteration {start}/{iterations}", flush=True)
+
+    if snapshots is not None and is_main_process():
+        snapshots.begin(start)
 
     model: nn.Module = segmenter
     if world > 1:
@@ -340,6 +357,10 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
                 log(done, {"lr": lr, **means})
             sums.clear()
             count = 0
+        # Snapshot before checkpoint: a run resumed at a checkpoint has every snapshot up to it.
+        if (snapshots is not None and cfg.snapshot_every and done % cfg.snapshot_every == 0
+                and done < iterations and is_main_process()):
+            snapshots.save(done, segmenter)
         if checkpoint_path is not None and (done % cfg.checkpoint_every == 0 or done == iterations):
             if is_main_process():
                 torch_save({

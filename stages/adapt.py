@@ -1,6 +1,6 @@
-"""Entropy adaptation (MinEnt or AdvEnt), starting from the source-only model:
-labelled source + unlabelled target train. Reads params: model, train,
-init, adapt.iterations, adapt.start_from, adapt.<method>."""
+"""Entropy adaptation (MinEnt or AdvEnt): labelled source + unlabelled target train,
+starting from init.weights or from the source-only model (adapt.<method>.start_from).
+Reads params: model, train, init, adapt.<method>."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +14,9 @@ from advent.pipeline import train_and_save
 def main(args, params) -> None:
     source = PreparedDataset(args.source, "train")
     target = PreparedDataset(args.target, "train")
-    init = args.init if params.adapt.start_from == "source_only" else None
-    train_and_save(args.method, params, params.adapt.iterations, source, target,
+    run = getattr(params.adapt, args.method)
+    init = args.init if run.start_from == "source_only" else None
+    train_and_save(args.method, params, run.iterations, source, target,
                    args.out or Path("models") / args.method, init_model=init,
                    log=dvclive_logger(args.live or f"dvclive/{args.method}"))
 
@@ -26,7 +27,7 @@ if __name__ == "__main__":
     p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
     p.add_argument("--target", type=Path, default=Path("data/prepared/target"))
     p.add_argument("--init", type=Path, default=Path("models/source_only/model.pt"),
-                   help="model to start from when adapt.start_from is source_only "
+                   help="model to start from when adapt.<method>.start_from is source_only "
                         "(default: the source-only model)")
     p.add_argument("--out", type=Path, help="output folder (default: models/<method>)")
     p.add_argument("--live", help="DVCLive folder (default: dvclive/<method>)")

@@ -2,12 +2,17 @@
 target test split (the reported numbers) and the target val split (for tuning and
 model selection). Logits are upsampled to the label resolution before the argmax.
 
+Model selection (evaluate.selection): the final model file (last), or for each model
+the snapshot with the best mIoU on target val (best_val) or, the official ADVENT
+"best" mode, on target test itself (best_test: optimistic, labelled so everywhere).
+Ensemble members are selected one by one.
+
 Writes into --out:
   test.json, val.json  mIoU (+ protocol subsets), per-class IoU, pixel accuracy and, on
                        test, calibration (ECE) and how well entropy flags errors (AUROC)
   details.json         confusion matrices, reliability diagrams, entropy histograms on
                        target test and on source train (the paper's premise: confident on
-                       source, unsure on target)
+                       source, unsure on target), the selection's candidates and scores
   samples.npz          image, ground truth, prediction, entropy of the first test images
 Reads params: evaluate, train.device.
 """
@@ -24,11 +29,10 @@ from advent.data.prepared import PreparedDataset
 from advent.io import atomic_path, write_json
 from advent.losses import entropy_map
 from advent.metrics import CalibrationAccumulator, ConfusionMatrix, summarize
-from advent.predict import iterate_predictions
+from advent.predict import confusion_matrix_of, iterate_predictions
+from advent.selection import RULE_SPLIT, select, selection_label
 from advent.snapshot import load_segmenter
 from advent.train import resolve_device
-
-SELECTION = "last checkpoint"
 
 
 def main(args, params) -> None:
@@ -48,10 +52,25 @@ def main(args, params) -> None:
                              f"{dataset.protocol.name}")
         return dataset
 
-    details: dict = {"confusion_matrix": {}, "calibration": {}}
+    splits = {split: open_split(args.target, split) for split in ("test", "val")}
+    details: dict = {"confusion_matrix": {}, "calibration": {}, "selection": {}}
+    chosen = list(args.models)
+    if cfg.selection != "last":
+        scoring = splits[RULE_SPLIT[cfg.selection]]
+
+        def score(path: Path) -> float:
+            matrix = confusion_matrix_of([load_segmenter(path)[0]], scoring, device,
+                                         scoring.protocol.num_classes, cfg.batch_size)
+            return summarize(matrix, scoring.protocol)["mIoU"]
+
+        for i, path in enumerate(args.models):
+            chosen[i], details["selection"][str(path)] = select(path, cfg.selection, score)
+            print(f"{args.out.name}: selected {chosen[i]} ({cfg.selection})")
+        models = [load_segmenter(p)[0] for p in chosen]
+    selection = selection_label(cfg.selection)
+
     samples: dict[str, list[np.ndarray]] = {"image": [], "label": [], "prediction": [], "entropy": []}
-    for split in ("test", "val"):
-        dataset = open_split(args.target, split)
+    for split, dataset in splits.items():
         confusion = ConfusionMatrix(dataset.protocol.num_classes)
         calibration = CalibrationAccumulator()
         for images, labels, logits, index in iterate_predictions(models, dataset, device, cfg.batch_size, args.weights):
@@ -67,8 +86,9 @@ def main(args, params) -> None:
                 samples["prediction"].append(prediction[keep].numpy().astype(np.uint8))
                 samples["entropy"].append(entropy_map(logits[keep]).numpy().astype(np.float16))
         result = summarize(confusion.matrix, dataset.protocol)
-        result.update({"split": split, "protocol": dataset.protocol.name, "selection": SELECTION,
-                       "models": [str(m) for m in args.models], "ensemble_weights": args.weights})
+        result.update({"split": split, "protocol": dataset.protocol.name, "selection": selection,
+                       "selection_rule": cfg.selection, "models": [str(m) for m in chosen],
+                       "ensemble_weights": args.weights})
         details["confusion_matrix"][split] = confusion.matrix.tolist()
         if split == "test":
             target_cal = calibration.result()

@@ -1,4 +1,7 @@
-"""Pseudo-label target train with an adapted model (class-balanced selection).
+"""Pseudo-label target train with adapted model(s) (class-balanced selection).
+
+The labelling model is pseudo_label.models: one adapted model, or several averaged as
+an ensemble (mean of upsampled logits), each models/<name>/model.pt under --models-dir.
 
 Writes a prepared dataset (split "train": the target train images with pseudo-labels,
 255 = not selected) and a small JSON of per-class thresholds and, as a diagnostic
@@ -23,12 +26,13 @@ from advent.train import resolve_device
 def main(args, params) -> None:
     cfg = params.pseudo_label
     target = PreparedDataset(args.target, "train")
-    model, _ = load_segmenter(args.model)
+    paths = [args.models_dir / name / "model.pt" for name in cfg.models]
+    models = [load_segmenter(p)[0] for p in paths]
     device = resolve_device(params.train.device)
     n = target.protocol.num_classes
 
     def predictions():
-        for images, labels, logits, index in iterate_predictions([model], target, device, cfg.batch_size):
+        for images, labels, logits, index in iterate_predictions(models, target, device, cfg.batch_size):
             confidence, predicted = logits.softmax(1).max(1)
             yield images, labels, confidence, predicted, index
 
@@ -40,7 +44,7 @@ def main(args, params) -> None:
     selected = total = correct = scored = 0
     with PreparedWriter(args.out, f"pseudo-{target.meta['name']}", target.protocol.name,
                         target.image_size, extra_meta={"pseudo_label": {
-                            "model": str(args.model), "fraction": cfg.fraction,
+                            "models": [str(p) for p in paths], "fraction": cfg.fraction,
                             "max_threshold": cfg.max_threshold,
                             "thresholds": thresholds.tolist()}}) as writer:
         for images, labels, confidence, predicted, index in predictions():
@@ -63,7 +67,8 @@ def main(args, params) -> None:
 
 if __name__ == "__main__":
     p = parser(__doc__)
-    p.add_argument("--model", type=Path, required=True, help="adapted model file")
+    p.add_argument("--models-dir", type=Path, default=Path("models"),
+                   help="folder holding <name>/model.pt for each name in pseudo_label.models")
     p.add_argument("--target", type=Path, default=Path("data/prepared/target"))
     p.add_argument("--out", type=Path, default=Path("data/pseudo"))
     p.add_argument("--stats", type=Path, default=Path("metrics/pseudo_label.json"))

@@ -1,7 +1,9 @@
 """Comparison report: reports/results.md with the method table (target test, and
 target val) and figures - per-class IoU bars, a qualitative grid (image / ground
-truth / prediction + entropy per method on fixed test images), reliability diagrams
-and entropy histograms on source vs target. Reads the evaluate stages' outputs.
+truth / prediction + entropy per method on fixed test images), row-normalised
+confusion matrices, reliability diagrams and entropy histograms on source vs target.
+Reads the evaluate stages' outputs; every method must share one protocol and one
+model-selection rule.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from _common import parser, run
 from advent.data.labels import get_protocol
 from advent.io import read_json, write_text
 from advent.report.plots import (
-    plot_entropy_histograms, plot_per_class_bars, plot_qualitative_grid, plot_reliability,
+    plot_confusion_matrices, plot_entropy_histograms, plot_per_class_bars,
+    plot_qualitative_grid, plot_reliability,
 )
 from advent.report.tables import method_table
 
@@ -35,7 +38,10 @@ def main(args, params) -> None:
     if len(protocols) != 1:
         raise ValueError(f"methods were evaluated under different protocols: {sorted(protocols)}")
     protocol = get_protocol(protocols.pop())
-    selection = test[args.methods[0]]["selection"]
+    selections = {m: r["selection"] for m, r in test.items()}
+    if len(set(selections.values())) != 1:
+        raise ValueError(f"methods were evaluated with different model selections: {selections}")
+    selection = selections[args.methods[0]]
     named = lambda d: {LABELS.get(m, m): v for m, v in d.items()}  # noqa: E731
 
     out = args.out
@@ -48,6 +54,8 @@ def main(args, params) -> None:
         {LABELS.get(m, m): list(s["prediction"]) for m, s in samples.items()}, protocol,
         out / "qualitative.png",
         entropies={LABELS.get(m, m): list(s["entropy"].astype(np.float32)) for m, s in samples.items()})
+    plot_confusion_matrices(named({m: d["confusion_matrix"]["test"] for m, d in details.items()}),
+                            protocol, out / "confusion_matrices.png")
     plot_reliability(named({m: d["calibration"]["target_test"] for m, d in details.items()}),
                      out / "reliability.png")
     plot_entropy_histograms(named({m: d["calibration"]["source_train"] for m, d in details.items()}),
@@ -75,6 +83,7 @@ def main(args, params) -> None:
     lines += ["## Figures", "",
               "![per-class IoU](per_class_iou.png)", "",
               "![qualitative](qualitative.png)", "",
+              "![confusion matrices on target test, rows normalised](confusion_matrices.png)", "",
               "![reliability](reliability.png)", "",
               "![entropy on source vs target](entropy_source_vs_target.png)", ""]
     write_text(out / "results.md", "\n".join(lines))

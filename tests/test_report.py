@@ -133,6 +133,19 @@ def test_per_class_bars_and_reliability_and_histograms(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_confusion_matrices_figure_and_its_errors(tmp_path):
+    matrix = np.zeros((CS.num_classes, CS.num_classes), dtype=np.int64)
+    matrix[0, 0], matrix[0, 1], matrix[13, 13] = 90, 10, 5  # absent classes: blank rows
+    out = plots.plot_confusion_matrices({"source only": matrix, "AdvEnt": matrix.tolist()}, CS,
+                                        tmp_path / "cm.png")
+    _assert_png(out)
+    with pytest.raises(ValueError, match="'AdvEnt' is \\(16, 16\\).*19 classes"):
+        plots.plot_confusion_matrices({"AdvEnt": np.ones((16, 16))}, CS, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="no pixels"):
+        plots.plot_confusion_matrices({"AdvEnt": matrix * 0}, CS, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_qualitative_grid(tmp_path):
     rng = np.random.default_rng(0)
     imgs = [rng.integers(0, 255, (16, 32, 3), dtype=np.uint8) for _ in range(2)]

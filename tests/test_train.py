@@ -132,3 +132,56 @@ def test_heads_get_ten_times_the_backbone_rate_and_parameters_appear_once():
     assert [g["lr_mult"] for g in opt.param_groups] == [1.0, 10.0]
     assert poly_lr(1.0, 0, 100, 0.9) == 1.0 and poly_lr(1.0, 100, 100, 0.9) == 0.0
     assert poly_lr(1.0, 50, 100, 0.9) == pytest.approx(0.5 ** 0.9)
+
+
+class RecordingSnapshots:
+    def __init__(self):
+        self.begun, self.saved = [], []
+
+    def begin(self, start):
+        self.begun.append(start)
+
+    def save(self, step, segmenter):
+        self.saved.append((step, segmenter.training))
+
+
+def test_snapshots_every_n_iterations_before_the_last_and_resume_continues_them(tmp_path):
+    cfg = dataclasses.replace(CFG, snapshot_every=2)
+    sink = RecordingSnapshots()
+    train(_segmenter(), SourceOnly(), Toy(), None, cfg, 5, checkpoint_path=tmp_path / "c.pt",
+          fingerprint="f", snapshots=sink)
+    assert sink.begun == [0] and [s for s, _ in sink.saved] == [2, 4]  # 5 = the model file
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_at_3(step, logs):
+        if step == 3:
+            raise Interrupt
+
+    sink = RecordingSnapshots()
+    with pytest.raises(Interrupt):
+        train(_segmenter(), SourceOnly(), Toy(), None, cfg, 5, checkpoint_path=tmp_path / "d.pt",
+              fingerprint="f", snapshots=sink, log=stop_at_3)
+    train(_segmenter(), SourceOnly(), Toy(), None, cfg, 5, checkpoint_path=tmp_path / "d.pt",
+          fingerprint="f", snapshots=sink)
+    assert sink.begun == [0, 2] and [s for s, _ in sink.saved] == [2, 4]
+
+
+def test_snapshot_writer_keeps_only_snapshots_up_to_the_resumed_step(tmp_path):
+    from advent.snapshot import SnapshotWriter, list_snapshots, load_segmenter
+
+    seg, cfg = _segmenter(), ModelConfig(width=4)
+    writer = SnapshotWriter(tmp_path / "snapshots", cfg, "cityscapes19", {"method": "minent"})
+    writer.begin(0)
+    assert (tmp_path / "snapshots").is_dir() and list_snapshots(tmp_path / "snapshots") == []
+    for step in (200, 400, 600):
+        writer.save(step, seg)
+    (tmp_path / "snapshots" / "notes.txt").write_text("not a snapshot")
+    assert [i for i, _ in list_snapshots(tmp_path / "snapshots")] == [200, 400, 600]
+    _, data = load_segmenter(tmp_path / "snapshots" / "iter_000400.pt")
+    assert data["info"] == {"method": "minent", "iteration": 400}
+    writer.begin(400)  # resumed at 400: the interrupted run's 600 is stale
+    assert [i for i, _ in list_snapshots(tmp_path / "snapshots")] == [200, 400]
+    writer.begin(0)  # a fresh run: none of the old ones belong to it
+    assert list_snapshots(tmp_path / "snapshots") == []

@@ -214,6 +214,39 @@ def plot_reliability(
     return _save(fig, out_png)
 
 
+def plot_confusion_matrices(
+    matrices: Mapping[str, Any],
+    protocol: Protocol,
+    out_png: str | os.PathLike,
+    methods: Sequence[str] | None = None,
+) -> Path:
+    """One row-normalised confusion matrix per method: cell (g, p) is the share of
+    ground-truth class g's pixels predicted as p (rows of absent classes stay blank).
+    ``matrices[m]`` is a (C, C) count matrix, rows = ground truth (``ConfusionMatrix``)."""
+    chosen = _select(matrices, methods, "confusion matrices")
+    n = protocol.num_classes
+    fig, axes = _grid(len(chosen), (4.6, 4.2))
+    image = None
+    for ax, m in zip(axes, chosen):
+        counts = np.asarray(matrices[m], dtype=np.float64)
+        if counts.shape != (n, n):
+            raise ValueError(f"confusion matrix of {m!r} is {counts.shape}, protocol "
+                             f"{protocol.name} has {n} classes")
+        if counts.sum() <= 0:
+            raise ValueError(f"confusion matrix of {m!r} holds no pixels")
+        rows = counts.sum(1, keepdims=True)
+        share = np.divide(counts, rows, out=np.full_like(counts, np.nan), where=rows > 0)
+        image = ax.imshow(share, vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
+        ax.set_xticks(range(n), protocol.class_names, rotation=90, fontsize=6)
+        ax.set_yticks(range(n), protocol.class_names, fontsize=6)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("ground truth", fontsize=8)
+        ax.set_title(m, fontsize=9)
+    fig.colorbar(image, ax=axes[:len(chosen)].tolist(), fraction=0.02, pad=0.01,
+                 label="share of the ground-truth class")
+    return _save(fig, out_png)
+
+
 def _entropy_hist(result: Mapping[str, Any], method: str, domain: str) -> tuple[np.ndarray, np.ndarray]:
     hist = result.get("entropy_histogram") if "entropy_histogram" in result else result
     if not hist or "count" not in hist:
