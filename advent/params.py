@@ -102,6 +102,7 @@ class SelfTrainParams:
     start_from: Literal["minent", "advent"] = "advent"
     iterations: int = 1000
     lambda_target: float = 1.0
+    lambda_source: float = 1.0
 
 
 @dataclass(frozen=True)

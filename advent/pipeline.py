@@ -34,7 +34,7 @@ def build_objective(method: Method, params: Params, num_classes: int,
     if method == "source_only":
         return SourceOnly(aux)
     if method == "self_train":
-        return SelfTraining(params.self_train.lambda_target, aux)
+        return SelfTraining(params.self_train.lambda_target, aux, params.self_train.lambda_source)
     cfg = params.adapt.minent if method == "minent" else params.adapt.advent
     prior = None
     if cfg.lambda_cp:
@@ -78,26 +78,28 @@ def train_and_save(method: Method, params: Params, iterations: int,
     model_cfg: ModelConfig = params.model
     seed_everything(params.train.seed)  # reproducible init, equal on every rank
     if init_model is not None:
-        segmenter, info = load_segmenter(init_model)
-        if info["model_config"] != dataclasses.asdict(model_cfg):
-            raise ValueError(f"{init_model} was trained with model {info['model_config']}, "
+        segmenter, init_file = load_segmenter(init_model)
+        if init_file["model_config"] != dataclasses.asdict(model_cfg):
+            raise ValueError(f"{init_model} was trained with model {init_file['model_config']}, "
                              f"params.yaml asks for {dataclasses.asdict(model_cfg)}")
     else:
         segmenter = build_segmenter(model_cfg, protocol.num_classes)
         if params.init.weights:
             load_pretrained(segmenter.net, params.init.weights, params.init.layout)
     objective = build_objective(method, params, protocol.num_classes, source)
+    method_params = {"source_only": None, "minent": params.adapt.minent,
+                     "advent": params.adapt.advent, "self_train": params.self_train}[method]
     fingerprint = run_fingerprint(
         method=method, train=params.train, model=model_cfg, iterations=iterations,
-        method_params={"source_only": None, "minent": params.adapt.minent,
-                       "advent": params.adapt.advent, "self_train": params.self_train}[method],
+        method_params=method_params,
         source=source.meta,
         target=target.meta if target is not None else None,
         init=sha256_file(init_model) if init_model is not None else None,
         init_weights=(sha256_file(params.init.weights)
                       if init_model is None and params.init.weights else None))
     out_dir.mkdir(parents=True, exist_ok=True)
-    info = {"method": method, "iterations": iterations, "seed": params.train.seed}
+    info = {"method": method, "iterations": iterations, "seed": params.train.seed,
+            "method_params": dataclasses.asdict(method_params) if method_params else None}
     snapshots = SnapshotWriter(out_dir / "snapshots", model_cfg, protocol.name, info)
     trained = train(segmenter, objective, source, target, params.train, iterations,
                     checkpoint_path=out_dir / "resume.pt", fingerprint=fingerprint, log=log,

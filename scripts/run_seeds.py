@@ -50,7 +50,7 @@ def per_method(row) -> dict[str, dict]:
             raise ValueError(f"experiment {row['name']} has no metrics/{m}/test.json")
         per_class = {k.split(".", 1)[1]: v for k, v in cols.items() if k.startswith("per_class_iou.")}
         out[m] = {"mIoU": cols["mIoU"], "per_class_iou": per_class, "protocol": cols.get("protocol"),
-                  "selection": cols.get("selection")}
+                  "selection": cols.get("selection"), "lambda_cp": cols.get("lambda_cp")}
     return out
 
 
@@ -88,19 +88,21 @@ def main() -> None:
         for m, metrics in per_method(row).items():
             runs[m].append(metrics)
     protocol = get_protocol(runs["source_only"][0]["protocol"])
-    aggregated = {METHODS[m]: aggregate_seeds(r) for m, r in runs.items()}
-    table = method_table(aggregated, protocol, baseline=METHODS["source_only"],
+    label = {m: METHODS[m] + (" + CP" if any(r.get("lambda_cp") for r in rs) else "")
+             for m, rs in runs.items()}
+    aggregated = {label[m]: aggregate_seeds(r) for m, r in runs.items()}
+    table = method_table(aggregated, protocol, baseline=label["source_only"],
                          selection=runs["source_only"][0]["selection"])
     write_json(ROOT / args.out.with_suffix(".json"), {
         "experiments": {n: names[n] for n in rows["name"]}, "wall_seconds": round(elapsed, 1),
         "jobs": args.jobs,
-        "mIoU": {METHODS[m]: [r["mIoU"] for r in rs] for m, rs in runs.items()}})
+        "mIoU": {label[m]: [r["mIoU"] for r in rs] for m, rs in runs.items()}})
     write_text(ROOT / args.out, "\n".join([
         f"# Mean ± std over seeds {sorted(args.seeds)} (target test)", "",
         "Written by `scripts/run_seeds.py`: one queued `dvc exp run -S train.seed=N` per seed "
         "(`dvc exp show` lists them); the data are the same for every seed.", "", table, ""]))
     print(table)
-    print(json.dumps({METHODS[m]: [round(r["mIoU"], 2) for r in rs] for m, rs in runs.items()}))
+    print(json.dumps({label[m]: [round(r["mIoU"], 2) for r in rs] for m, rs in runs.items()}))
 
 
 if __name__ == "__main__":

@@ -66,7 +66,12 @@ def main(args, params) -> None:
         for i, path in enumerate(args.models):
             chosen[i], details["selection"][str(path)] = select(path, cfg.selection, score)
             print(f"{args.out.name}: selected {chosen[i]} ({cfg.selection})")
-        models = [load_segmenter(p)[0] for p in chosen]
+        loaded = [load_segmenter(p) for p in chosen]
+        models = [m for m, _ in loaded]
+    # The class-ratio prior weight the (chosen) models were trained with: the report
+    # names methods trained with it "+ CP".
+    lambda_cp = max(float((data["info"].get("method_params") or {}).get("lambda_cp", 0.0))
+                    for _, data in loaded)
     selection = selection_label(cfg.selection)
 
     samples: dict[str, list[np.ndarray]] = {"image": [], "label": [], "prediction": [], "entropy": []}
@@ -88,6 +93,7 @@ def main(args, params) -> None:
         result = summarize(confusion.matrix, dataset.protocol)
         result.update({"split": split, "protocol": dataset.protocol.name, "selection": selection,
                        "selection_rule": cfg.selection, "models": [str(m) for m in chosen],
+                       "lambda_cp": lambda_cp,
                        "ensemble_weights": args.weights})
         details["confusion_matrix"][split] = confusion.matrix.tolist()
         if split == "test":

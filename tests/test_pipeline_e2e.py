@@ -76,7 +76,8 @@ def test_repro_writes_every_stage_output(repo):
         assert metrics["split"] == "test" and metrics["selection"] == "last checkpoint"
         assert (repo / "metrics" / m / "val.json").is_file()
     report = (repo / "reports/results.md").read_text()
-    for label in ("source only", "MinEnt", "AdvEnt", "AdvEnt+MinEnt", "self-training",
+    # The defaults train MinEnt with the class-ratio prior, and the labels say so.
+    for label in ("source only", "MinEnt + CP", "AdvEnt", "AdvEnt+MinEnt + CP", "self-training",
                   "oracle (target labels)"):
         assert f"| {label} |" in report
     for png in ("per_class_iou", "qualitative", "confusion_matrices", "reliability",

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from advent.methods import AdvEnt, Batch, MinEnt, SourceOnly
+from advent.methods import AdvEnt, Batch, MinEnt, SelfTraining, SourceOnly
 from advent.models import Discriminator, ModelConfig, build_segmenter
 from advent.train import StepBatchSampler, TrainConfig, make_segmenter_optimizer, poly_lr, train
 
@@ -104,6 +104,23 @@ def test_adaptation_never_sees_target_labels():
 
     train(_segmenter(), Spy(0.01, 0.0), Toy(), Toy(seed=1), CFG, 1)
     assert seen == [None]
+
+
+def test_self_training_weights_source_and_pseudo_losses():
+    seg = _segmenter()
+    src, trg = Toy(4), Toy(4, seed=1)
+    source, target = Batch(src.images, src.labels), Batch(trg.images, trg.labels)
+    losses = {}
+    for lam_src in (1.0, 0.5, 0.0):
+        recorded = []
+        logs = SelfTraining(2.0, 0.0, lambda_source=lam_src).backward(
+            seg, source, target, lambda loss: recorded.append(loss.item()))
+        losses[lam_src] = (logs, recorded)
+    logs, recorded = losses[1.0]
+    assert recorded == pytest.approx([logs["source/seg_main"], 2.0 * logs["pseudo/seg_main"]])
+    assert losses[0.5][1][0] == pytest.approx(0.5 * logs["source/seg_main"])
+    logs0, recorded0 = losses[0.0]
+    assert "source/seg_main" not in logs0 and recorded0 == pytest.approx([2.0 * logs["pseudo/seg_main"]])
 
 
 def test_generator_adversarial_loss_leaves_discriminator_gradients_alone():

@@ -185,17 +185,24 @@ class AdvEnt(Objective):
 
 
 class SelfTraining(Objective):
-    """Source seg loss + lambda * seg loss on pseudo-labelled target (255 = ignored)."""
+    """lambda_source * source seg loss + lambda_target * seg loss on pseudo-labelled
+    target (255 = ignored). ``lambda_source = 0`` trains on the pseudo-labels alone
+    (the source batch is then not even forwarded)."""
 
     needs_target = True
     uses_target_labels = True
 
-    def __init__(self, lambda_target: float = 1.0, lambda_seg_aux: float = 0.1) -> None:
+    def __init__(self, lambda_target: float = 1.0, lambda_seg_aux: float = 0.1,
+                 lambda_source: float = 1.0) -> None:
         super().__init__(lambda_seg_aux)
         self.lambda_target = lambda_target
+        self.lambda_source = lambda_source
 
     def backward(self, segmenter, source, target, backward):
-        logs, _ = self.supervised(segmenter, source, backward)
+        logs = {}
+        if self.lambda_source:
+            weighted_source = lambda loss: backward(self.lambda_source * loss)  # noqa: E731
+            logs, _ = self.supervised(segmenter, source, weighted_source)
         weighted = lambda loss: backward(self.lambda_target * loss)  # noqa: E731
         target_logs, _ = self.supervised(segmenter, target, weighted, prefix="pseudo")
         logs.update(target_logs)
