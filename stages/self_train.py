@@ -1,5 +1,7 @@
-"""Self-training: labelled source + pseudo-labelled target, starting from the
-model that made the pseudo-labels. Reads params: model, train, self_train."""
+"""Self-training on pseudo-labelled target train (plus labelled source when
+self_train.lambda_source > 0), fine-tuning an adapted model (self_train.start_from;
+dvc.yaml passes models/<start_from>/model.pt as --init). Reads params: model, train,
+self_train."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,7 +24,7 @@ if __name__ == "__main__":
     p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
     p.add_argument("--pseudo", type=Path, default=Path("data/pseudo"))
     p.add_argument("--init", type=Path, required=True,
-                   help="model to start from: the one that made the pseudo-labels")
+                   help="model to start from (dvc.yaml: models/<self_train.start_from>/model.pt)")
     p.add_argument("--out", type=Path, default=Path("models/self_train"))
     p.add_argument("--live", default="dvclive/self_train", help="DVCLive folder")
     run(main, p.parse_args())
