@@ -48,7 +48,7 @@ def main(args, params) -> None:
 
     out = args.out
     plot_per_class_bars(named(test), protocol, out / "per_class_iou.png",
-                        title="Per-class IoU on target test")
+                        title=f"Per-class IoU on target test ({selection})")
     samples = {m: np.load(args.metrics / m / "samples.npz") for m in args.methods}
     first = samples[args.methods[0]]
     plot_qualitative_grid(
@@ -84,7 +84,7 @@ def main(args, params) -> None:
                   f"Selected {100 * pseudo['selected_fraction']:.1f}% of target-train pixels; "
                   f"their accuracy against the (unused) ground truth: "
                   f"{100 * pseudo['pixel_accuracy_of_selected']:.1f}%.", ""]
-    lines += ["## Figures", "",
+    lines += ["## Figures", "", f"Every figure shows the models reported above ({selection}).", "",
               "![per-class IoU](per_class_iou.png)", "",
               "![qualitative](qualitative.png)", "",
               "![confusion matrices on target test, rows normalised](confusion_matrices.png)", "",
