@@ -163,6 +163,16 @@ def _param_names(record: dict) -> list[str]:
             if v.is_floating_point() and "running_" not in k]
 
 
+def _assert_continues(resumed: dict, straight: dict, start: int, what: str) -> None:
+    """A run resumed at iteration ``start`` matches the straight run from there on:
+    its logged losses and its final weights, both within TIGHT."""
+    curve = _curve_difference(resumed["global"], straight["global"][start:])
+    weights = _param_difference(resumed["segmenter"], straight["segmenter"], _param_names(straight))
+    print(f"\n{what}: max loss diff {curve:.2e}, max weight diff {weights:.2e}")
+    assert curve <= TIGHT
+    assert weights <= TIGHT
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_two_processes_equal_grad_accumulation_on_one(runs, method):
     """Same micro-batches (2 images per BatchNorm) -> same curve and weights."""
@@ -232,22 +242,14 @@ def test_ddp_run_resumes_a_one_process_checkpoint(runs):
     ddp, one = runs["ddp"]["resumed"], runs["single"]["source_only", 2, ITERATIONS]
     assert ddp["writes"] == [[ITERATIONS], []]
     assert [step for step, _ in ddp["log"]] == [3, 4]
-    curve = _curve_difference(ddp["global"], one["global"][2:])
-    weights = _param_difference(ddp["segmenter"], one["segmenter"], _param_names(one))
-    print(f"\n1 proc -> 2 ranks resume: max loss diff {curve:.2e}, max weight diff {weights:.2e}")
-    assert curve <= TIGHT
-    assert weights <= TIGHT
+    _assert_continues(ddp, one, 2, "1 proc -> 2 ranks resume")
 
 
 def test_ddp_checkpoint_resumes_on_one_process(runs):
     """The 2-rank checkpoint (iteration 4, AdvEnt) continued by 1 process to 6 = straight run."""
     resumed, straight = runs["resumed_single"], runs["single"]["advent", 2, 6]
     assert [step for step, _ in resumed["log"]] == [5, 6]
-    curve = _curve_difference(resumed["global"], straight["global"][4:])
-    weights = _param_difference(resumed["segmenter"], straight["segmenter"], _param_names(straight))
-    print(f"\n2 ranks -> 1 proc resume: max loss diff {curve:.2e}, max weight diff {weights:.2e}")
-    assert curve <= TIGHT
-    assert weights <= TIGHT
+    _assert_continues(resumed, straight, 4, "2 ranks -> 1 proc resume")
     for name, state in straight["modules"].items():
         assert _param_difference(resumed["modules"][name], state) <= TIGHT, name
 
