@@ -13,7 +13,6 @@ Run it with the project's environment active (the stages' `python` is this one).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource
@@ -24,6 +23,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from advent.io import write_json  # noqa: E402
+
 STAGE = re.compile(r"^Running stage '([^']+)'")
 
 
@@ -73,8 +76,7 @@ def main() -> None:
     print(f"{'total':<{width}}  {total:7.1f}  ({total / 60:.1f} min)")
     print(f"peak memory (largest process): {peak_mib:.0f} MiB; CPU threads: {os.cpu_count()}")
     if args.json:
-        args.json.write_text(json.dumps({"stages": dict(stages), "total_s": total,
-                                         "peak_rss_mib": peak_mib}, indent=2))
+        write_json(args.json, {"stages": dict(stages), "total_s": total, "peak_rss_mib": peak_mib})
 
 
 if __name__ == "__main__":
