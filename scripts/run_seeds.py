@@ -78,7 +78,9 @@ def main() -> None:
             break
     elapsed = time.time() - start
 
-    frame = experiments_frame(run_exp_show(ROOT))
+    # All commits: a commit made while the seeds ran moves HEAD, and `dvc exp show` alone
+    # would then no longer list experiments queued on the old one. The names are unique.
+    frame = experiments_frame(run_exp_show(ROOT, all_commits=True))
     rows = frame[frame["name"].isin(names)]
     failed = sorted(set(names) - set(rows[rows["state"] == "success"]["name"]))
     if failed:
