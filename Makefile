@@ -7,9 +7,11 @@ BIN := $(VENV)/bin
 
 .PHONY: repro test seeds
 
-$(VENV)/.installed: requirements.txt
+# The project itself is installed editable (the `advent` package and its console tools).
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # dvc runs each stage's `python ...` through the shell: put the venv first on PATH.

@@ -1,4 +1,4 @@
-"""Atomic file output: a reader never sees a half-written file or folder.
+"""Files: atomic output, JSON, and the digests that fingerprint inputs.
 
 Every writer goes to a temporary sibling first and is moved into place with
 ``os.replace`` only once complete, so an interrupted stage leaves the previous
@@ -7,6 +7,8 @@ output (or nothing) rather than a truncated one that a later stage would trust.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -64,3 +66,20 @@ def torch_save(obj: Any, path: str | os.PathLike) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def digest_of(**parts: Any) -> str:
+    """Hex SHA-256 of JSON-able parts (dataclasses included), independent of key order:
+    the fingerprint of a run or a preparation."""
+    blob = json.dumps({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                       for k, v in parts.items()}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,7 +1,12 @@
-"""The schema of ``params.yaml``: one strict dataclass per section.
+"""The schema of ``params.yaml``: one strict dataclass per section, all in this module.
 
-Stage scripts read the sections they declare in ``dvc.yaml`` through
-:func:`load_params`; every other module receives plain objects.
+Stage scripts read the file through :func:`load_params`; every other module receives
+these plain objects and never reads ``params.yaml`` itself. This module imports
+nothing of the library but :mod:`advent.config`, so a stage that only needs the schema
+does not depend on (or rerun for) the code behind other sections.
+
+Ranges are checked here, at load time, with the dotted key in the message: a value
+that is out of its meaningful range never reaches the code that would misuse it.
 """
 from __future__ import annotations
 
@@ -10,9 +15,141 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from advent.config import ConfigError, from_dict, load_yaml
-from advent.data.domains import DataConfig
-from advent.models import ModelConfig
-from advent.train import TrainConfig
+
+#: The largest domain gap of the procedural benchmark (2 = twice the default distance).
+MAX_SYNTHETIC_GAP = 2.0
+#: Dataset kinds a domain can be prepared from (see advent.data.domains).
+SourceKind = Literal["synthetic", "gta5", "synthia"]
+TargetKind = Literal["synthetic", "cityscapes"]
+
+
+def _at_least(key: str, obj: object, minimum: int | float, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value < minimum:
+            raise ConfigError(f"{key}.{name} must be >= {minimum}, got {value}")
+
+
+def _in_unit_interval(key: str, obj: object, *names: str, closed_low: bool = False) -> None:
+    """Each value in (0, 1] (or [0, 1] with ``closed_low``)."""
+    for name in names:
+        value = getattr(obj, name)
+        ok = (0.0 <= value <= 1.0) if closed_low else (0.0 < value <= 1.0)
+        if not ok:
+            interval = "[0, 1]" if closed_low else "(0, 1]"
+            raise ConfigError(f"{key}.{name} must be in {interval}, got {value}")
+
+
+# ----------------------------------------------------------------------------- data
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Size and difficulty of the procedural benchmark (advent.data.synthetic).
+
+    gap: the one difficulty knob (0 = target looks and is laid out like source, 1 = the
+    default benchmark, up to 2 extrapolates). Counts are images per split: source
+    ``train``, target ``train`` (unlabelled for adaptation), ``val`` and ``test``.
+    """
+
+    seed: int
+    height: int
+    width: int
+    gap: float
+    source_train: int
+    target_train: int
+    target_val: int
+    target_test: int
+
+    def validate(self, key: str = "synthetic") -> None:
+        _at_least(key, self, 0, "seed")
+        _at_least(key, self, 8, "height", "width")
+        if not 0.0 <= self.gap <= MAX_SYNTHETIC_GAP:
+            raise ConfigError(f"{key}.gap must be in [0, {MAX_SYNTHETIC_GAP}], got {self.gap}")
+        for name in ("source_train", "target_train", "target_val", "target_test"):
+            n = getattr(self, name)
+            if not 0 < n < 1_000_000:
+                raise ConfigError(f"{key}.{name} must be in [1, 999999], got {n}")
+
+    def splits(self, domain: str) -> dict[str, int]:
+        """Split name -> image count for ``domain`` (source or target)."""
+        if domain == "source":
+            return {"train": self.source_train}
+        if domain == "target":
+            return {"train": self.target_train, "val": self.target_val, "test": self.target_test}
+        raise ValueError(f"domain must be 'source' or 'target', got {domain!r}")
+
+
+@dataclass(frozen=True)
+class RawDatasetConfig:
+    """Where a real dataset lives and the size it is prepared at.
+
+    raw_root: folder holding the raw layout (or one level above it).
+    download: fetch the public archives into raw_root when the layout is not there.
+    image_size: (H, W) of prepared images and labels.
+    val_count, seed: Cityscapes only - official-train images held out as split "val",
+      drawn with this seed.
+    on_size_mismatch: image and label of different sizes: error | skip | resize.
+    """
+
+    raw_root: str
+    image_size: tuple[int, int]
+    download: bool = False
+    val_count: int = 200
+    seed: int = 1234
+    on_size_mismatch: Literal["error", "skip", "resize"] = "error"
+
+    def validate(self, key: str) -> None:
+        if min(self.image_size) < 8:
+            raise ConfigError(f"{key}.image_size must be at least 8 x 8, got {list(self.image_size)}")
+        _at_least(key, self, 0, "val_count", "seed")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which datasets the pipeline prepares (source: labelled; target: unlabelled)."""
+
+    source: SourceKind
+    target: TargetKind
+    synthetic: SyntheticConfig
+    gta5: RawDatasetConfig = field(default_factory=lambda: RawDatasetConfig("data/raw/gta5", (720, 1280)))
+    synthia: RawDatasetConfig = field(default_factory=lambda: RawDatasetConfig("data/raw/synthia", (760, 1280)))
+    cityscapes: RawDatasetConfig = field(default_factory=lambda: RawDatasetConfig("data/raw/cityscapes", (512, 1024)))
+
+    def validate(self, key: str) -> None:
+        if (self.source == "synthetic") != (self.target == "synthetic"):
+            raise ConfigError(f"{key}: the synthetic benchmark is a pair: source and target must "
+                              f"both be synthetic or both real (got {self.source} -> {self.target})")
+
+    @property
+    def protocol(self) -> str:
+        """The label space of the pair: SYNTHIA -> Cityscapes is scored on 16 classes."""
+        return "synthia16" if self.source == "synthia" else "cityscapes19"
+
+
+# ----------------------------------------------------------------------------- model
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which segmenter to build (advent.models.build_segmenter).
+
+    arch: ``deeplabv2_resnet101`` (paper), ``deeplabv2_vgg16`` (paper's VGG-16 variant,
+      single level only) or ``deeplabv2_resnet_tiny`` (CPU benchmark: one bottleneck per
+      stage, ``width`` channels in the stem).
+    multi_level: add the auxiliary ASPP head on layer3 (ResNet only; must be False for VGG).
+    preprocessing: ``imagenet_rgb`` (x/255, ImageNet mean/std) or ``caffe_bgr``
+      (RGB->BGR, subtract the Caffe mean, no scaling: the official code's).
+    """
+
+    arch: Literal["deeplabv2_resnet101", "deeplabv2_resnet_tiny", "deeplabv2_vgg16"] = "deeplabv2_resnet_tiny"
+    multi_level: bool = True
+    width: int = 16
+    preprocessing: Literal["imagenet_rgb", "caffe_bgr"] = "imagenet_rgb"
+    freeze_bn_affine: bool = False
+
+    def validate(self, key: str) -> None:
+        _at_least(key, self, 1, "width")
+        if self.arch == "deeplabv2_vgg16" and self.multi_level:
+            raise ConfigError(f"{key}.multi_level must be false for deeplabv2_vgg16 (single-level network)")
 
 
 @dataclass(frozen=True)
@@ -27,26 +164,83 @@ class InitParams:
     layout: Literal["auto", "advent", "deeplab_imagenet", "torchvision_resnet", "torchvision_vgg"] = "auto"
 
 
+# ----------------------------------------------------------------------------- training
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings shared by every training stage (advent.train.train).
+
+    batch_size is the *global* batch per optimiser step; each process takes
+    batch_size / (world_size * grad_accum) samples per micro-step.
+    """
+
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 8
+    lr: float = 2.5e-4
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    head_lr_mult: float = 10.0
+    poly_power: float = 0.9
+    schedule_iterations: int = 0
+    lr_d: float = 1e-4
+    lambda_seg_aux: float = 0.1
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    grad_accum: int = 1
+    workers: int = 0
+    sync_bn: bool = False
+    checkpoint_every: int = 500
+    snapshot_every: int = 0
+    log_every: int = 10
+
+    def validate(self, key: str) -> None:
+        _at_least(key, self, 0, "seed", "workers", "schedule_iterations", "snapshot_every",
+                  "weight_decay", "lambda_seg_aux")
+        _at_least(key, self, 1, "batch_size", "grad_accum", "checkpoint_every", "log_every")
+        for name in ("lr", "lr_d", "head_lr_mult", "poly_power"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{key}.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"{key}.momentum must be in [0, 1), got {self.momentum}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"{key}.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
 @dataclass(frozen=True)
 class PretrainParams:
+    """Source-only training, the start of adaptation."""
+
     iterations: int = 1000
+
+    def validate(self, key: str) -> None:
+        _at_least(key, self, 1, "iterations")
+
+
+@dataclass(frozen=True)
+class OracleParams:
+    """Supervised training on the target's own labels: the upper bound."""
+
+    iterations: int = 1000
+
+    def validate(self, key: str) -> None:
+        _at_least(key, self, 1, "iterations")
 
 
 @dataclass(frozen=True)
 class AdaptRunParams:
     """How one adaptation run starts and how long it is.
 
-    start_from: ``init_weights`` starts from ``init.weights`` (random for the tiny
-    benchmark) and trains jointly with the source loss, as the paper; ``source_only``
-    fine-tunes the pre-trained source model (``models/source_only``).
+    start_from: ``init`` trains from ``init.weights`` (random for the tiny benchmark)
+    jointly with the source loss, as the paper; ``source_only`` fine-tunes the trained
+    source-only model (``models/source_only``).
     """
 
-    start_from: Literal["init_weights", "source_only"] = "init_weights"
+    start_from: Literal["init", "source_only"] = "init"
     iterations: int = 1000
 
     def validate(self, key: str) -> None:
-        if self.iterations < 1:
-            raise ConfigError(f"{key}.iterations must be >= 1, got {self.iterations}")
+        _at_least(key, self, 1, "iterations")
 
 
 @dataclass(frozen=True)
@@ -57,6 +251,15 @@ class MinEntParams(AdaptRunParams):
     lambda_cp: float = 0.0
     cp_mu: float = 0.5
 
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        _at_least(key, self, 0, "lambda_ent_main", "lambda_ent_aux", "lambda_cp", "cp_mu")
+        if self.entropy_range is not None:
+            lo, hi = self.entropy_range
+            if not 0.0 <= lo < hi <= 1.0:
+                raise ConfigError(f"{key}.entropy_range must satisfy 0 <= lo < hi <= 1, "
+                                  f"got {list(self.entropy_range)}")
+
 
 @dataclass(frozen=True)
 class AdvEntParams(AdaptRunParams):
@@ -66,6 +269,11 @@ class AdvEntParams(AdaptRunParams):
     d_layers: int = 5
     lambda_cp: float = 0.0
     cp_mu: float = 0.5
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        _at_least(key, self, 0, "lambda_adv_main", "lambda_adv_aux", "lambda_cp", "cp_mu")
+        _at_least(key, self, 1, "d_width", "d_layers")
 
 
 @dataclass(frozen=True)
@@ -89,25 +297,24 @@ class PseudoLabelParams:
     def validate(self, key: str) -> None:
         if not self.models or len(set(self.models)) != len(self.models):
             raise ConfigError(f"{key}.models must name distinct adapted models, got {list(self.models)}")
-        if not 0.0 < self.fraction <= 1.0:
-            raise ConfigError(f"{key}.fraction must be in (0, 1], got {self.fraction}")
-        if not 0.0 < self.max_threshold <= 1.0:
-            raise ConfigError(f"{key}.max_threshold must be in (0, 1], got {self.max_threshold}")
+        _in_unit_interval(key, self, "fraction", "max_threshold")
+        _at_least(key, self, 1, "batch_size")
 
 
 @dataclass(frozen=True)
 class SelfTrainParams:
-    """start_from: the adapted model that self-training fine-tunes."""
+    """start_from: the adapted model (under models/) that self-training fine-tunes."""
 
     start_from: Literal["minent", "advent"] = "advent"
     iterations: int = 1000
     lambda_target: float = 1.0
     lambda_source: float = 1.0
 
-
-@dataclass(frozen=True)
-class OracleParams:
-    iterations: int = 1000
+    def validate(self, key: str) -> None:
+        _at_least(key, self, 1, "iterations")
+        _at_least(key, self, 0, "lambda_target", "lambda_source")
+        if self.lambda_target == 0 and self.lambda_source == 0:
+            raise ConfigError(f"{key}: lambda_target and lambda_source are both 0: nothing to train")
 
 
 @dataclass(frozen=True)
@@ -118,6 +325,10 @@ class EvaluateParams:
     batch_size: int = 16
     qualitative_samples: int = 4
     source_samples: int = 200
+
+    def validate(self, key: str) -> None:
+        _at_least(key, self, 1, "batch_size", "source_samples")
+        _at_least(key, self, 0, "qualitative_samples")
 
 
 @dataclass(frozen=True)

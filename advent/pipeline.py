@@ -4,24 +4,24 @@ it, save the result. Stage scripts stay a few lines each; the loop itself is
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-from advent.data.download import sha256_file
 from advent.data.prepared import PreparedDataset, class_histogram
 from advent.losses import ClassRatioPrior
 from advent.methods import AdvEnt, MinEnt, Objective, SelfTraining, SourceOnly
-from advent.models import Discriminator, ModelConfig, build_segmenter
+from advent.models import Discriminator, build_segmenter
 from advent.models.checkpoints import load_pretrained
-from advent.params import Params
+from advent.io import digest_of, sha256_file
+from advent.params import ModelConfig, Params
 from advent.snapshot import SnapshotWriter, load_segmenter, save_segmenter
-from advent.train import LogFn, is_main_process, seed_everything, train
+from advent.runtime import is_main_process, seed_everything
+from advent.train import LogFn, train
 
-Method = Literal["source_only", "minent", "advent", "self_train"]
+#: Training methods; the oracle is source-only training on the target's own labels.
+Method = Literal["source_only", "oracle", "minent", "advent", "self_train"]
 
 
 def build_objective(method: Method, params: Params, num_classes: int,
@@ -31,7 +31,7 @@ def build_objective(method: Method, params: Params, num_classes: int,
     ``source`` is needed only when the class-ratio prior is on (its class histogram).
     """
     aux = params.train.lambda_seg_aux
-    if method == "source_only":
+    if method in ("source_only", "oracle"):
         return SourceOnly(aux)
     if method == "self_train":
         return SelfTraining(params.self_train.lambda_target, aux, params.self_train.lambda_source)
@@ -50,13 +50,6 @@ def build_objective(method: Method, params: Params, num_classes: int,
         return AdvEnt(make_d(), make_d() if multi else None, cfg.lambda_adv_main,
                       cfg.lambda_adv_aux, prior, cfg.lambda_cp, aux)
     raise ValueError(f"unknown method {method!r}")
-
-
-def run_fingerprint(**parts) -> str:
-    """A digest of everything that defines a training run (dataclasses, dicts, strings)."""
-    blob = json.dumps({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
-                       for k, v in parts.items()}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def train_and_save(method: Method, params: Params, iterations: int,
@@ -87,9 +80,9 @@ def train_and_save(method: Method, params: Params, iterations: int,
         if params.init.weights:
             load_pretrained(segmenter.net, params.init.weights, params.init.layout)
     objective = build_objective(method, params, protocol.num_classes, source)
-    method_params = {"source_only": None, "minent": params.adapt.minent,
+    method_params = {"source_only": None, "oracle": None, "minent": params.adapt.minent,
                      "advent": params.adapt.advent, "self_train": params.self_train}[method]
-    fingerprint = run_fingerprint(
+    fingerprint = digest_of(
         method=method, train=params.train, model=model_cfg, iterations=iterations,
         method_params=method_params,
         source=source.meta,

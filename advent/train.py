@@ -11,14 +11,11 @@ the global batch is the same whatever the number of processes or accumulation st
 """
 from __future__ import annotations
 
-import math
-import os
 import random
 from collections import defaultdict
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Literal, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -28,85 +25,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from advent.io import torch_save
 from advent.methods import Batch, Objective
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings shared by every training stage.
-
-    batch_size is the *global* batch per optimiser step; each process takes
-    batch_size / (world_size * grad_accum) samples per micro-step.
-    """
-
-    seed: int = 0
-    device: str = "auto"
-    batch_size: int = 8
-    lr: float = 2.5e-4
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    head_lr_mult: float = 10.0
-    poly_power: float = 0.9
-    schedule_iterations: int = 0
-    lr_d: float = 1e-4
-    lambda_seg_aux: float = 0.1
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    channels_last: bool = False
-    grad_accum: int = 1
-    workers: int = 0
-    sync_bn: bool = False
-    checkpoint_every: int = 500
-    snapshot_every: int = 0
-    log_every: int = 10
-
-    def validate(self, key: str) -> None:
-        for name in ("batch_size", "grad_accum", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{key}.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.lr_d <= 0:
-            raise ValueError(f"{key}.lr and {key}.lr_d must be positive")
-        for name in ("workers", "schedule_iterations", "snapshot_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{key}.{name} must be >= 0, got {getattr(self, name)}")
-
-
-# ----------------------------------------------------------------------------- devices
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda (this process's local rank) when available, else cpu."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and dist_world_size() > 1:
-        name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device is {name!r} but CUDA is not available")
-    return device
-
-
-def dist_world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def init_distributed(device: torch.device) -> tuple[int, int]:
-    """Join the process group that ``torchrun`` describes; (rank, world_size)."""
-    world = dist_world_size()
-    if world == 1:
-        return 0, 1
-    if not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), world
-
-
-def is_main_process() -> bool:
-    return not dist.is_initialized() or dist.get_rank() == 0
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+from advent.params import TrainConfig
+from advent.runtime import init_distributed, is_main_process, resolve_device, seed_everything
 
 
 # ----------------------------------------------------------------------------- data order
@@ -231,17 +151,31 @@ class SnapshotSink(Protocol):
         """Store the (unwrapped) segmenter after ``step`` iterations."""
 
 
+class TrainObserver:
+    """Hooks into the loop for tools and tests that watch it (the DDP harness); the
+    defaults do nothing. Called on every rank unless said otherwise."""
+
+    def micro_step(self, step: int, losses: dict[str, float]) -> None:
+        """This rank's losses of one micro-step of optimiser step ``step`` (0-based)."""
+
+    def checkpoint_written(self, step: int, path: Path) -> None:
+        """Called by the rank that wrote the resume checkpoint after ``step`` iterations."""
+
+
 def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: Dataset | None,
           cfg: TrainConfig, iterations: int, checkpoint_path: Path | None = None,
           fingerprint: str = "", log: LogFn | None = None,
-          snapshots: SnapshotSink | None = None) -> nn.Module:
+          snapshots: SnapshotSink | None = None,
+          observer: TrainObserver | None = None) -> nn.Module:
     """Train ``segmenter`` (and the objective's discriminators) for ``iterations`` steps.
 
     Resumes from ``checkpoint_path`` when it holds a checkpoint with the same
     ``fingerprint`` (a digest of everything that defines the run). Every
     ``cfg.snapshot_every`` iterations before the last, rank 0 hands the segmenter to
-    ``snapshots``. Returns the trained segmenter (unwrapped, on the training device).
+    ``snapshots``. ``observer`` sees every micro-step's losses and every checkpoint
+    write. Returns the trained segmenter (unwrapped, on the training device).
     """
+    observer = observer or TrainObserver()
     if objective.needs_target and target is None:
         raise ValueError(f"{type(objective).__name__} needs a target dataset")
     device = resolve_device(cfg.device)
@@ -333,6 +267,7 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
             sync = model.no_sync() if world > 1 and not last else nullcontext()
             with autocast, sync:
                 logs = objective.backward(model, src, trg, backward)
+            observer.micro_step(step, logs)
             for k, v in logs.items():
                 sums[k] += v
             count += 1
@@ -371,6 +306,7 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
                     "opt_d": {n: o.state_dict() for n, o in opt_d.items()},
                     "scaler": scaler.state_dict(), "rng": _rng_state(),
                 }, checkpoint_path)
+                observer.checkpoint_written(done, checkpoint_path)
             if world > 1:
                 dist.barrier()
     return segmenter

@@ -27,14 +27,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from advent.data.labels import CITYSCAPES_LABEL_ID_TO_TRAIN_ID, CITYSCAPES_PALETTE  # noqa: E402
-from advent.data.prepared import PreparedDataset  # noqa: E402
-from advent.data.raw import list_gta5, load_raw_sample, prepare  # noqa: E402
+from advent.data.labels import CITYSCAPES_LABEL_ID_TO_TRAIN_ID, CITYSCAPES_PALETTE
+from advent.data.prepared import PreparedDataset
+from advent.data.raw import list_gta5, load_raw_sample, prepare
 
 
 def synthetic_gta5(root: Path, n: int, hw: tuple[int, int], seed: int = 0) -> None:
@@ -124,7 +123,6 @@ import sys
 from pathlib import Path
 import numpy as np
 from PIL import Image
-sys.path.insert(0, {repo!r})
 from advent.data.prepared import PreparedWriter, encode_png
 kind, out, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)

@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from advent.io import write_json  # noqa: E402
+from advent.io import write_json
 
 STAGE = re.compile(r"^Running stage '([^']+)'")
 

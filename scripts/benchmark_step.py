@@ -42,11 +42,6 @@ from typing import Callable
 
 import torch
 
-try:
-    import advent  # noqa: F401
-except ModuleNotFoundError:  # run as a script from a checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from advent.methods import AdvEnt, Batch, MinEnt, Objective, SourceOnly
 from advent.models import Discriminator, ModelConfig, Segmenter, build_segmenter
 

@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from advent.data.labels import get_protocol  # noqa: E402
-from advent.io import write_json, write_text  # noqa: E402
-from advent.report.compare import experiments_frame, run_exp_show  # noqa: E402
-from advent.report.tables import aggregate_seeds, method_table  # noqa: E402
+from advent.data.labels import get_protocol
+from advent.io import write_json, write_text
+from advent.report.compare import experiments_frame, run_exp_show
+from advent.report.tables import aggregate_seeds, method_table
 
 METHODS = {"source_only": "source only", "minent": "MinEnt", "advent": "AdvEnt",
            "ensemble": "AdvEnt+MinEnt", "self_train": "self-training", "oracle": "oracle (target labels)"}

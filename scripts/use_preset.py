@@ -18,11 +18,10 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from advent.config import ConfigError  # noqa: E402
-from advent.io import atomic_path  # noqa: E402
-from advent.params import load_params  # noqa: E402
+from advent.config import ConfigError
+from advent.io import atomic_path
+from advent.params import load_params
 
 PRESETS = ROOT / "presets"
 

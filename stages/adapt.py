@@ -1,12 +1,12 @@
 """Entropy adaptation (MinEnt or AdvEnt): labelled source + unlabelled target train,
-starting from init.weights or from the source-only model (adapt.<method>.start_from).
+starting from init.weights (adapt.<method>.start_from: init) or from the source-only
+model (start_from: source_only).
 Reads params: model, train, init, adapt.<method>."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from _common import dvclive_logger, parser, run
-
+from advent.cli import dvclive_logger, run_stage, stage_parser
 from advent.data.prepared import PreparedDataset
 from advent.pipeline import train_and_save
 
@@ -22,7 +22,7 @@ def main(args, params) -> None:
 
 
 if __name__ == "__main__":
-    p = parser(__doc__)
+    p = stage_parser(__doc__)
     p.add_argument("--method", choices=("minent", "advent"), required=True)
     p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
     p.add_argument("--target", type=Path, default=Path("data/prepared/target"))
@@ -31,4 +31,4 @@ if __name__ == "__main__":
                         "(default: the source-only model)")
     p.add_argument("--out", type=Path, help="output folder (default: models/<method>)")
     p.add_argument("--live", help="DVCLive folder (default: dvclive/<method>)")
-    run(main, p.parse_args())
+    run_stage(main, p.parse_args())

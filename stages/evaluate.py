@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Subset
 
-from _common import parser, run
-
+from advent.cli import run_stage, stage_parser
 from advent.data.prepared import PreparedDataset
 from advent.io import atomic_path, write_json
 from advent.losses import entropy_map
@@ -32,7 +31,7 @@ from advent.metrics import CalibrationAccumulator, ConfusionMatrix, summarize
 from advent.predict import confusion_matrix_of, iterate_predictions
 from advent.selection import RULE_SPLIT, select, selection_label
 from advent.snapshot import load_segmenter
-from advent.train import resolve_device
+from advent.runtime import resolve_device
 
 
 def main(args, params) -> None:
@@ -119,7 +118,7 @@ def main(args, params) -> None:
 
 
 if __name__ == "__main__":
-    p = parser(__doc__)
+    p = stage_parser(__doc__)
     p.add_argument("--models", type=Path, nargs="+", required=True,
                    help="model file(s); several = an ensemble (weighted mean of upsampled logits)")
     p.add_argument("--weights", type=float, nargs="+",
@@ -127,4 +126,4 @@ if __name__ == "__main__":
     p.add_argument("--target", type=Path, default=Path("data/prepared/target"))
     p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    run(main, p.parse_args())
+    run_stage(main, p.parse_args())

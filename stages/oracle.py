@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _common import dvclive_logger, parser, run
-
+from advent.cli import dvclive_logger, run_stage, stage_parser
 from advent.data.prepared import PreparedDataset
 from advent.pipeline import train_and_save
 
 
 def main(args, params) -> None:
     target = PreparedDataset(args.target, "train")
-    train_and_save("source_only", params, params.oracle.iterations, target, None,
+    train_and_save("oracle", params, params.oracle.iterations, target, None,
                    args.out, log=dvclive_logger(args.live))
 
 
 if __name__ == "__main__":
-    p = parser(__doc__)
+    p = stage_parser(__doc__)
     p.add_argument("--target", type=Path, default=Path("data/prepared/target"))
     p.add_argument("--out", type=Path, default=Path("models/oracle"))
     p.add_argument("--live", default="dvclive/oracle", help="DVCLive folder")
-    run(main, p.parse_args())
+    run_stage(main, p.parse_args())

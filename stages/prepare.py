@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _common import parser, run
-
+from advent.cli import run_stage, stage_parser
 from advent.data.domains import prepare_domain
 
 
@@ -15,7 +14,7 @@ def main(args, params) -> None:
 
 
 if __name__ == "__main__":
-    p = parser(__doc__ + "\nReads params: data.")
+    p = stage_parser(__doc__ + "\nReads params: data.")
     p.add_argument("--domain", choices=("source", "target"), required=True)
     p.add_argument("--out", type=Path, required=True, help="output folder (prepared dataset)")
-    run(main, p.parse_args())
+    run_stage(main, p.parse_args())

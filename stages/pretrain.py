@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _common import dvclive_logger, parser, run
-
+from advent.cli import dvclive_logger, run_stage, stage_parser
 from advent.data.prepared import PreparedDataset
 from advent.pipeline import train_and_save
 
@@ -20,8 +19,8 @@ def main(args, params) -> None:
 
 
 if __name__ == "__main__":
-    p = parser(__doc__)
+    p = stage_parser(__doc__)
     p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
     p.add_argument("--out", type=Path, default=Path("models/source_only"))
     p.add_argument("--live", default="dvclive/source_only", help="DVCLive folder")
-    run(main, p.parse_args())
+    run_stage(main, p.parse_args())

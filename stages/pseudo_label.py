@@ -13,14 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from _common import parser, run
 
+from advent.cli import run_stage, stage_parser
 from advent.data.prepared import PreparedDataset, PreparedWriter
 from advent.io import write_json
 from advent.predict import iterate_predictions
 from advent.pseudo import ConfidenceHistogram, select_pseudo_labels
 from advent.snapshot import load_segmenter
-from advent.train import resolve_device
+from advent.runtime import resolve_device
 
 
 def main(args, params) -> None:
@@ -66,10 +66,10 @@ def main(args, params) -> None:
 
 
 if __name__ == "__main__":
-    p = parser(__doc__)
+    p = stage_parser(__doc__)
     p.add_argument("--models-dir", type=Path, default=Path("models"),
                    help="folder holding <name>/model.pt for each name in pseudo_label.models")
     p.add_argument("--target", type=Path, default=Path("data/prepared/target"))
     p.add_argument("--out", type=Path, default=Path("data/pseudo"))
     p.add_argument("--stats", type=Path, default=Path("metrics/pseudo_label.json"))
-    run(main, p.parse_args())
+    run_stage(main, p.parse_args())

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import parser, run
-
+from advent.cli import run_stage, stage_parser
 from advent.data.labels import get_protocol
 from advent.io import read_json, write_text
 from advent.report.plots import (
@@ -94,9 +93,9 @@ def main(args, params) -> None:
 
 
 if __name__ == "__main__":
-    p = parser(__doc__)
+    p = stage_parser(__doc__)
     p.add_argument("--metrics", type=Path, default=Path("metrics"))
     p.add_argument("--pseudo", type=Path, default=Path("metrics/pseudo_label.json"))
     p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--out", type=Path, default=Path("reports"))
-    run(main, p.parse_args())
+    run_stage(main, p.parse_args())

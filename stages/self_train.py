@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _common import dvclive_logger, parser, run
-
+from advent.cli import dvclive_logger, run_stage, stage_parser
 from advent.data.prepared import PreparedDataset
 from advent.pipeline import train_and_save
 
@@ -20,11 +19,11 @@ def main(args, params) -> None:
 
 
 if __name__ == "__main__":
-    p = parser(__doc__)
+    p = stage_parser(__doc__)
     p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
     p.add_argument("--pseudo", type=Path, default=Path("data/pseudo"))
     p.add_argument("--init", type=Path, required=True,
                    help="model to start from (dvc.yaml: models/<self_train.start_from>/model.pt)")
     p.add_argument("--out", type=Path, default=Path("models/self_train"))
     p.add_argument("--live", default="dvclive/self_train", help="DVCLive folder")
-    run(main, p.parse_args())
+    run_stage(main, p.parse_args())

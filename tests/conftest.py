@@ -1,12 +1,6 @@
-import os
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 # One thread: tests run tiny models, and on a busy 2-core machine a second thread
 # mostly spins (13x slower measured).
 torch.set_num_threads(1)

@@ -1,6 +1,6 @@
 """DDP under torchrun (2 CPU processes, gloo) trains like 1 process with the same global batch.
 
-One torchrun launch of scripts/ddp_smoke.py (4 iterations, global batch 4, SourceOnly
+One torchrun launch of tests/ddp_harness.py (4 iterations, global batch 4, SourceOnly
 and AdvEnt, checkpoints every 2 iterations) is compared with the same script run in
 this process (world size 1):
 
@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "ddp_smoke.py"
+SCRIPT = ROOT / "tests" / "ddp_harness.py"
 ITERATIONS = 4
 # The poly schedule is fixed so a run can be resumed past its original length.
 COMMON = ["--batch-size", "4", "--schedule-iterations", "8", "--checkpoint-every", "2"]
@@ -46,7 +46,7 @@ TIGHT = 1e-5  # float noise: summation order of the all-reduce vs accumulation
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("ddp_smoke", SCRIPT)
+    spec = importlib.util.spec_from_file_location("ddp_harness", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -59,7 +59,7 @@ def _free_port() -> int:
 
 
 def _torchrun(out: Path, *script_args: str) -> subprocess.Popen:
-    """Start ``torchrun --nproc_per_node 2 scripts/ddp_smoke.py ...`` on 127.0.0.1."""
+    """Start ``torchrun --nproc_per_node 2 tests/ddp_harness.py ...`` on 127.0.0.1."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     env.update(OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1")

@@ -457,7 +457,7 @@ def test_cityscapes_errors_never_show_the_password(tmp_path, monkeypatch):
 
 
 def test_download_cli_help_and_existing(tmp_path, capsys):
-    from stages.download import main
+    from advent.tools.download import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])

@@ -49,6 +49,8 @@ def repo(tmp_path_factory):
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["DVC_NO_ANALYTICS"] = "1"
+    # The stages import the copied package, not the one installed from this checkout.
+    env["PYTHONPATH"] = str(repo)
     # Stages leave __pycache__ in advent/ as they would on a user's machine; .dvcignore
     # keeps that from looking like a changed dependency.
     env.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -275,7 +275,7 @@ def test_index_label_refuses_rgb_labels(tmp_path):
 # --------------------------------------------------------------------------- CLI
 
 def test_prepare_cli(tmp_path, capsys):
-    from stages.prepare_raw import main
+    from advent.tools.prepare_raw import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])

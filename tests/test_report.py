@@ -1,7 +1,6 @@
 """Report library: Markdown tables, PNG figures, cross-experiment comparison."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -17,7 +16,6 @@ from advent.report import plots
 from advent.report.compare import aggregate_metric, experiments_frame, plot_metric_vs_param, run_exp_show
 from advent.report.tables import aggregate_seeds, method_table
 
-ROOT = Path(__file__).resolve().parents[1]
 CS = get_protocol("cityscapes19")
 SY = get_protocol("synthia16")
 
@@ -265,10 +263,8 @@ def test_aggregate_and_plot_metric_vs_param(tmp_path):
 
 def _cli_main():
     # In-process (a subprocess would pay the pandas/matplotlib imports again).
-    spec = importlib.util.spec_from_file_location("stage_compare", ROOT / "stages" / "compare.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.main
+    from advent.tools.compare import main
+    return main
 
 
 def test_compare_cli_from_json(tmp_path, capsys):

@@ -7,7 +7,8 @@ from torch.utils.data import Dataset
 
 from advent.methods import AdvEnt, Batch, MinEnt, SelfTraining, SourceOnly
 from advent.models import Discriminator, ModelConfig, build_segmenter
-from advent.train import StepBatchSampler, TrainConfig, make_segmenter_optimizer, poly_lr, train
+from advent.params import TrainConfig
+from advent.train import StepBatchSampler, make_segmenter_optimizer, poly_lr, train
 
 C = 5
 

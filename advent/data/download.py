@@ -20,7 +20,6 @@ downloader, with credentials taken from ``CITYSCAPES_USERNAME`` / ``CITYSCAPES_P
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import os
 import re
@@ -39,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator, Sequence
 from unittest import mock
+
+from advent.io import sha256_file
 
 CHUNK = 1 << 20
 USER_AGENT = "advent-dataset-download/1"
@@ -92,15 +93,6 @@ class Progress:
 
 
 # --------------------------------------------------------------------------- download
-
-def sha256_file(path: str | os.PathLike, chunk: int = CHUNK) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:

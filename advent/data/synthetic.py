@@ -41,8 +41,8 @@ from typing import Callable, Literal
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from advent.config import ConfigError
 from advent.data.labels import IGNORE_INDEX
+from advent.params import MAX_SYNTHETIC_GAP, SyntheticConfig
 
 #: Bumped whenever the same arguments would produce different pixels.
 GENERATOR_VERSION = 1
@@ -58,7 +58,6 @@ NUM_CLASSES = 19
 OBJECT_CLASSES = (PERSON, RIDER, CAR, TRUCK, BUS, TRAIN, MOTORCYCLE, BICYCLE)
 
 _CAMERA_HEIGHT = 1.5  # metres above the road
-_MAX_GAP = 2.0
 
 RGB = tuple[float, float, float]
 Palette = tuple[RGB, ...]
@@ -251,8 +250,8 @@ def _lerp(a, b, t: float):
 def _check_domain_gap(domain: str, gap: float) -> None:
     if domain not in _DOMAIN_CODE:
         raise ValueError(f"domain must be 'source' or 'target', got {domain!r}")
-    if not (0.0 <= gap <= _MAX_GAP):
-        raise ValueError(f"gap must be in [0, {_MAX_GAP}], got {gap!r}")
+    if not (0.0 <= gap <= MAX_SYNTHETIC_GAP):
+        raise ValueError(f"gap must be in [0, {MAX_SYNTHETIC_GAP}], got {gap!r}")
 
 
 @functools.lru_cache(maxsize=64)
@@ -927,46 +926,6 @@ def generate_sample(seed: int, index: int, domain: Domain, height: int, width: i
 
 #: Index offset of each split: RNG streams (hence images) never repeat across splits.
 SPLIT_OFFSETS: dict[str, int] = {"train": 0, "val": 1_000_000, "test": 2_000_000}
-
-
-@dataclass(frozen=True)
-class SyntheticConfig:
-    """Size and difficulty of the procedural benchmark (a ``params.yaml`` section).
-
-    ``gap`` is the single difficulty knob (see :func:`domain_params`); the counts are
-    images per split: source ``train``, target ``train`` (unlabelled for adaptation),
-    ``val`` and ``test``.
-    """
-
-    seed: int
-    height: int
-    width: int
-    gap: float
-    source_train: int
-    target_train: int
-    target_val: int
-    target_test: int
-
-    def validate(self, key: str = "synthetic") -> None:
-        if self.seed < 0:
-            raise ConfigError(f"{key}.seed: must be >= 0, got {self.seed}")
-        for name in ("height", "width"):
-            if getattr(self, name) < 8:
-                raise ConfigError(f"{key}.{name}: must be >= 8, got {getattr(self, name)}")
-        if not 0.0 <= self.gap <= _MAX_GAP:
-            raise ConfigError(f"{key}.gap: must be in [0, {_MAX_GAP}], got {self.gap}")
-        for name in ("source_train", "target_train", "target_val", "target_test"):
-            n = getattr(self, name)
-            if not 0 < n < 1_000_000:
-                raise ConfigError(f"{key}.{name}: must be in [1, 999999], got {n}")
-
-    def splits(self, domain: Domain) -> dict[str, int]:
-        """Split name -> image count for ``domain``."""
-        if domain == "source":
-            return {"train": self.source_train}
-        if domain == "target":
-            return {"train": self.target_train, "val": self.target_val, "test": self.target_test}
-        raise ValueError(f"domain must be 'source' or 'target', got {domain!r}")
 
 
 def _encoded_sample(args: tuple[int, int, str, int, int, float]) -> tuple[bytes, bytes]:

@@ -1,45 +1,18 @@
 """Model factory: every network is built from a :class:`ModelConfig` through here."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import nn
 
 from advent.models.deeplabv2 import DeepLabV2ResNet
 from advent.models.discriminator import Discriminator
 from advent.models.vgg import DeepLabV2VGG
+from advent.params import ModelConfig
 
 #: BGR mean of the Caffe-trained DeepLab ImageNet weights (no 1/255 scaling).
 CAFFE_BGR_MEAN = (104.00699, 116.66877, 122.67891)
 IMAGENET_RGB_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_RGB_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Which segmenter to build.
-
-    arch: ``deeplabv2_resnet101`` (paper), ``deeplabv2_vgg16`` (paper's VGG-16 variant,
-      single level only) or ``deeplabv2_resnet_tiny`` (CPU benchmark: one bottleneck per
-      stage, ``width`` channels in the stem).
-    multi_level: add the auxiliary ASPP head on layer3 (ResNet only; must be False for VGG).
-    preprocessing: ``imagenet_rgb`` (x/255, ImageNet mean/std) or ``caffe_bgr``
-      (RGB->BGR, subtract the Caffe mean, no scaling: the official code's).
-    """
-
-    arch: Literal["deeplabv2_resnet101", "deeplabv2_resnet_tiny", "deeplabv2_vgg16"] = "deeplabv2_resnet_tiny"
-    multi_level: bool = True
-    width: int = 16
-    preprocessing: Literal["imagenet_rgb", "caffe_bgr"] = "imagenet_rgb"
-    freeze_bn_affine: bool = False
-
-    def validate(self, key: str) -> None:
-        if self.width < 1:
-            raise ValueError(f"{key}.width must be positive, got {self.width}")
-        if self.arch == "deeplabv2_vgg16" and self.multi_level:
-            raise ValueError(f"{key}.multi_level must be false for deeplabv2_vgg16 (single-level network)")
 
 
 class Preprocess(nn.Module):

@@ -2,9 +2,9 @@
 
 Examples (from the repository root)::
 
-    python stages/compare.py --metric metrics/advent.json:mIoU \\
+    advent-compare --metric metrics/advent.json:mIoU \\
         --param adapt.minent.lambda_main --group-by adapt.method --out reports/compare.png
-    dvc exp show --json > exps.json && python stages/compare.py --from-json exps.json ...
+    dvc exp show --json > exps.json && advent-compare --from-json exps.json ...
 
 Writes the PNG and, beside it, a CSV (same name, ``.csv``) with the plotted points:
 group/param values, mean, std, number of runs and the experiment names behind each point.
@@ -17,15 +17,13 @@ import sys
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from advent.io import atomic_path  # noqa: E402
-from advent.report.compare import compare, load_exp_show, run_exp_show  # noqa: E402
+from advent.io import atomic_path
+from advent.report.compare import compare, load_exp_show, run_exp_show
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="stages/compare.py",
+        prog="advent-compare",
         description=(
             "Plot a metric against a parameter across DVC experiments (`dvc exp show --json`). "
             "Runs that share the param (and --group-by) values are treated as seeds and shown "

@@ -5,11 +5,11 @@ A by-hand tool: it takes plain arguments, not params.yaml. Output is a prepared 
 arguments on unchanged input does nothing. Prints a one-line JSON summary on stdout.
 
 Examples:
-  python stages/prepare_raw.py --dataset gta5 --raw-root data/raw/gta5 \\
+  advent-prepare-raw --dataset gta5 --raw-root data/raw/gta5 \\
       --out data/prepared/gta5 --image-size 720 1280
-  python stages/prepare_raw.py --dataset cityscapes --raw-root data/raw/cityscapes \\
+  advent-prepare-raw --dataset cityscapes --raw-root data/raw/cityscapes \\
       --out data/prepared/cityscapes --image-size 512 1024 --val-count 200
-  python stages/prepare_raw.py --dataset cityscapes --raw-root data/raw/cityscapes \\
+  advent-prepare-raw --dataset cityscapes --raw-root data/raw/cityscapes \\
       --out data/prepared/cityscapes16 --image-size 512 1024 --protocol synthia16
 """
 from __future__ import annotations
@@ -18,16 +18,14 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from advent.data.raw import (DATASETS, LAYOUTS, MISMATCH_POLICIES, RawDataError,  # noqa: E402
+from advent.data.raw import (DATASETS, LAYOUTS, MISMATCH_POLICIES, RawDataError,
                              prepare, result_json)
 
 
 def build_parser() -> argparse.ArgumentParser:
     layouts = "\n".join(f"  {name}: {LAYOUTS[name]}" for name in DATASETS)
     parser = argparse.ArgumentParser(
-        prog="prepare_raw.py",
+        prog="advent-prepare-raw",
         description=__doc__.split("\n\n")[0] + "\n\nRaw layouts expected under --raw-root:\n"
         + layouts + "\n\nCityscapes splits: train = official train minus the hold-out, "
         "val = --val-count official-train images drawn with --seed (model selection), "

@@ -1,7 +1,7 @@
 """Download and unpack one real dataset, or check a copy you already have.
 
 A by-hand tool with plain arguments (not params.yaml). Prints the raw root (the folder to
-pass to stages/prepare_raw.py --raw-root) on stdout; progress goes to stderr.
+pass to advent-prepare-raw --raw-root) on stdout; progress goes to stderr.
 
   gta5        the "Playing for Data" zips over HTTP (20 parts, ~57 GB), resumable
   synthia     SYNTHIA-RAND-CITYSCAPES (one .rar over HTTP; needs unrar or bsdtar to unpack)
@@ -13,8 +13,8 @@ Archives go to DEST/archives (interrupted downloads resume from *.part), content
 DEST/raw. Rerunning skips finished downloads and extractions.
 
 Examples:
-  python stages/download.py --dataset gta5 --dest data/raw/gta5
-  python stages/download.py --dataset cityscapes --dest data/raw/cityscapes \\
+  advent-download --dataset gta5 --dest data/raw/gta5
+  advent-download --dataset cityscapes --dest data/raw/cityscapes \\
       --existing /datasets/cityscapes          # already on disk: only checked
 """
 from __future__ import annotations
@@ -23,15 +23,13 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-
-from advent.data.download import (DATASETS, DownloadError, UnsafeArchiveError,  # noqa: E402
+from advent.data.download import (DATASETS, DownloadError, UnsafeArchiveError,
                                   fetch_dataset)
-from advent.data.raw import RawDataError  # noqa: E402
+from advent.data.raw import RawDataError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="download.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog="advent-download", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=sorted(DATASETS),
                         help="which dataset")

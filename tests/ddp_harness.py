@@ -1,14 +1,15 @@
 #!/usr/bin/env python
-"""DDP smoke run: the tiny DeepLab-v2 trained by :func:`advent.train.train` on a
-synthetic in-memory dataset, printing the loss of every iteration on rank 0.
+"""DDP test harness: the tiny DeepLab-v2 trained by :func:`advent.train.train` on a
+synthetic in-memory dataset, printing the loss of every iteration on rank 0
+(``tests/test_ddp.py`` launches it; it can be run by hand the same way).
 
 Launch it the way training is launched (one process per device; on CPU the loop
 joins a gloo process group, each worker uses one thread)::
 
-    torchrun --nproc_per_node 2 scripts/ddp_smoke.py --method source_only advent --iterations 5
+    torchrun --nproc_per_node 2 tests/ddp_harness.py --method source_only advent --iterations 5
     torchrun --nproc_per_node 2 --master_addr 127.0.0.1 --master_port 29517 \\
-        scripts/ddp_smoke.py --method advent --iterations 5 --out /tmp/ddp_smoke
-    python scripts/ddp_smoke.py --method advent --iterations 5 --grad-accum 2   # 1 process, same batch
+        tests/ddp_harness.py --method advent --iterations 5 --out /tmp/ddp_harness
+    python tests/ddp_harness.py --method advent --iterations 5 --grad-accum 2   # 1 process, same batch
 
 ``--batch-size`` is the *global* batch (split over processes and accumulation steps),
 so the three commands above see the same samples in every iteration.
@@ -39,7 +40,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -47,15 +47,10 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset
 
-# Import the advent package of this checkout (also when a copy of the tree is tested).
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import advent.train as train_mod  # noqa: E402
-from advent.methods import AdvEnt, Objective, SourceOnly  # noqa: E402
-from advent.models import Discriminator, ModelConfig, build_segmenter  # noqa: E402
-from advent.train import TrainConfig  # noqa: E402
+from advent.methods import AdvEnt, Objective, SourceOnly
+from advent.models import Discriminator, build_segmenter
+from advent.params import ModelConfig, TrainConfig
+from advent.train import TrainObserver, train
 
 NUM_CLASSES = 5
 METHODS = ("source_only", "advent", "advent_unseeded", "source_only_no_aux")
@@ -179,16 +174,17 @@ def run(entry: str, args: argparse.Namespace) -> dict:
                       schedule_iterations=args.schedule_iterations or args.iterations,
                       checkpoint_every=args.checkpoint_every or 10**9, log_every=1)
 
-    # Every rank's own losses, per micro-step: the loop logs rank 0's alone.
+    # Every rank's own losses, per micro-step (the loop logs rank 0's alone), and which
+    # rank writes the checkpoint at which step (rank 0 alone should).
     micro: list[dict[str, float]] = []
-    inner = objective.backward
+    writes: list[int] = []
 
-    def recording_backward(*a, **kw) -> dict[str, float]:
-        logs = inner(*a, **kw)
-        micro.append(dict(logs))
-        return logs
+    class Recorder(TrainObserver):
+        def micro_step(self, step: int, losses: dict[str, float]) -> None:
+            micro.append(dict(losses))
 
-    objective.backward = recording_backward  # instance attribute shadows the method
+        def checkpoint_written(self, step: int, path: Path) -> None:
+            writes.append(step)
 
     logged: list[tuple[int, dict[str, float]]] = []
 
@@ -196,14 +192,6 @@ def run(entry: str, args: argparse.Namespace) -> dict:
         logged.append((step, dict(values)))
         print(f"[{label}] iteration {step}: " + " ".join(
             f"{k}={v:.5f}" for k, v in values.items() if k != "lr"), flush=True)
-
-    # Which rank writes the checkpoint, and at which step (rank 0 alone should).
-    writes: list[int] = []
-    real_save = train_mod.torch_save
-
-    def spying_save(obj, path) -> None:
-        writes.append(int(obj["step"]))
-        real_save(obj, path)
 
     checkpoint = None
     if args.checkpoint_every:
@@ -215,14 +203,9 @@ def run(entry: str, args: argparse.Namespace) -> dict:
                                        args.samples)).encode()).hexdigest()
     source = SyntheticSegmentation(args.samples, args.size, seed=args.seed)
     target = SyntheticSegmentation(args.samples, args.size, seed=args.seed + 1)
-    train_mod.torch_save = spying_save
-    try:
-        trained = train_mod.train(segmenter, objective, source,
-                                  target if objective.needs_target else None, cfg, args.iterations,
-                                  checkpoint_path=checkpoint, fingerprint=fingerprint, log=log)
-    finally:
-        train_mod.torch_save = real_save
-        del objective.backward
+    trained = train(segmenter, objective, source, target if objective.needs_target else None,
+                    cfg, args.iterations, checkpoint_path=checkpoint, fingerprint=fingerprint,
+                    log=log, observer=Recorder())
 
     modules = {n: _state(m) for n, m in objective.modules_to_train().items()}
     final = _state(trained)
