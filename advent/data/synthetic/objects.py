@@ -1,8 +1,9 @@
 """Drawing of single objects onto a :class:`~advent.data.synthetic.canvas.Canvas`.
 
-Each ``draw_*`` function draws one object standing (or lying) at lateral position ``x``
-and depth ``z`` (metres); its shape details are drawn from ``rng``. Where objects go is
-decided by :mod:`advent.data.synthetic.layout`.
+Each ``draw_*`` function draws one object at lateral position ``x`` (metres), standing at
+depth ``z`` or running along depths ``z0..z1`` (fences, walls, buildings, hedges); random
+shape details come from ``rng``. Where objects go is decided by
+:mod:`advent.data.synthetic.layout`.
 """
 from __future__ import annotations
 
