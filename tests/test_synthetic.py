@@ -1,20 +1,23 @@
-"""The procedural street-scene benchmark: determinism, label space, domain gap, perspective,
-prepared datasets."""
+"""The procedural street-scene benchmark: determinism, pinned pixels, label space, domain
+gap, perspective, prepared datasets."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from advent.config import ConfigError, from_dict
+from advent.data import synthetic
 from advent.data.labels import CITYSCAPES_CLASSES, IGNORE_INDEX
 from advent.data.prepared import PreparedDataset, read_meta
 from advent.data.synthetic import (
-    BUILDING, CAR, PERSON, SKY, VEGETATION, SyntheticConfig, domain_params, generate_layout,
+    BUILDING, CAR, PERSON, SKY, VEGETATION, domain_params, generate_layout,
     generate_sample, prepare_synthetic,
 )
+from advent.params import SyntheticConfig
 
 H, W = 64, 128
 N = 40  # samples per domain for the statistics below
@@ -125,6 +128,28 @@ def test_resolution_independent_geometry():
         _, large = generate_sample(1, i, "target", 96, 192)
         agree.append((large[::2, ::2] == small).mean())
     assert np.mean(agree) > 0.85, agree
+
+
+#: sha256 of (image, label) bytes of generate_sample(0, 5, domain, 32, 64, gap), computed
+#: before the module became a package: prepared data (hence DVC hashes) depend on them.
+PINNED = {
+    ("source", 1.0): ("0eec9af8792156bfc242523c50cd4a39d5fbb80cf9436760fc4bb4e7e1625891",
+                      "e4b88ec5338548f9230a61b6772daf1afe482ef30d604481d95d5f5db37ad474"),
+    ("target", 1.0): ("1676339ca7fc05b3f09afef4044cb96a8e843be410805d7da98268531ca22e15",
+                      "25b1696026ba6b468e0f0ccdbc20f5f17223a3f260c74b97ca3381a2db328c41"),
+    ("target", 0.5): ("7ebbaa72225f1067a6b45693813c7c9e551bf5e9e83d3ed1b2af086ef1192fc4",
+                      "5094318bbab7b55914f280f776168297f32364cd3bfe86df6041ba03752c3198"),
+}
+
+
+@pytest.mark.parametrize("domain, gap", sorted(PINNED))
+def test_pixels_are_pinned(domain, gap):
+    """A refactor must not move a pixel. If a change is meant to, bump GENERATOR_VERSION
+    and update these hashes (a numpy/Pillow upgrade can also change them: the prepared
+    data then change too, and DVC reruns everything after ``prepare``)."""
+    img, lab = generate_sample(0, 5, domain, 32, 64, gap)
+    got = (hashlib.sha256(img.tobytes()).hexdigest(), hashlib.sha256(lab.tobytes()).hexdigest())
+    assert got == PINNED[domain, gap], f"generator version {synthetic.GENERATOR_VERSION}: pixels moved"
 
 
 def test_rejects_bad_arguments():
@@ -244,6 +269,8 @@ def test_prepare_synthetic_writes_disjoint_splits(tmp_path):
     assert meta["name"] == "synthetic-source" and meta["protocol"] == "cityscapes19"
     assert set(meta["splits"]) == {"train"} and meta["splits"]["train"]["count"] == 4
     assert meta["generator"]["config"] == dataclasses.asdict(cfg)
+    # the recorded name is part of the prepared data's hash: it must not follow the code
+    assert meta["generator"]["module"] == synthetic.__name__ == "advent.data.synthetic"
     assert meta["generator"]["style"]["noise"] == 0.0
     tmeta = read_meta(tmp_path / "tgt")
     assert tmeta["name"] == "synthetic-target"
