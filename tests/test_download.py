@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from advent.data import download as dl
-from advent.data.download import (ChecksumError, DatasetSource, DownloadError, RemoteFile,
-                                  UnsafeArchiveError, download, fetch_dataset, safe_extract)
-from advent.data.raw import RawDataError
+from advent.data.download import (ChecksumError, DownloadError, UnsafeArchiveError, download,
+                                  fetch_dataset, safe_extract)
+from advent.data.readers import RawDataError
+from advent.data.registry import DatasetSource, RemoteFile, get_kind
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -335,16 +336,16 @@ def test_rar_through_external_tool(tmp_path, fake_bsdtar):
 # --------------------------------------------------------------------------- registry
 
 def test_registry_entries():
-    gta = dl.DATASETS["gta5"]
+    gta = get_kind("gta5").source
     names = [f.filename for f in gta.files]
     assert names[:2] == ["01_images.zip", "02_images.zip"] and len(names) == 20
     assert "10_labels.zip" in names and all(f.sha256 is None for f in gta.files)
     assert all(f.url.startswith(("http://", "https://")) and f.url.endswith(f.filename)
                for f in gta.files)
-    assert dl.DATASETS["synthia"].files[0].filename.endswith(".rar")
-    assert dl.DATASETS["cityscapes"].needs_account
+    assert get_kind("synthia").source.files[0].filename.endswith(".rar")
+    assert get_kind("cityscapes").source.needs_account
     with pytest.raises(ValueError, match="known"):
-        dl.get_source("kitti")
+        get_kind("kitti")
 
 
 def test_fetch_dataset_downloads_extracts_and_reruns_cheaply(server, tmp_path):
@@ -352,9 +353,8 @@ def test_fetch_dataset_downloads_extracts_and_reruns_cheaply(server, tmp_path):
     make_zip(tmp_path / "lbl.zip", {"labels/00001.png": b"l"})
     server.files["/img.zip"] = (tmp_path / "img.zip").read_bytes()
     server.files["/lbl.zip"] = (tmp_path / "lbl.zip").read_bytes()
-    source = DatasetSource("gta5", "test", (RemoteFile(f"{server.url}/img.zip", "img.zip"),
-                                            RemoteFile(f"{server.url}/lbl.zip", "lbl.zip")),
-                           layout="images/ labels/")
+    source = DatasetSource((RemoteFile(f"{server.url}/img.zip", "img.zip"),
+                            RemoteFile(f"{server.url}/lbl.zip", "lbl.zip")))
     root = fetch_dataset("gta5", tmp_path / "dl", source=source, progress=False, backoff=0.01)
     assert root == tmp_path / "dl/raw" and (root / "labels/00001.png").read_bytes() == b"l"
     n = len(server.requests)

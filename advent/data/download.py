@@ -9,9 +9,9 @@ Three pieces:
 * :func:`safe_extract` unpacks zip, tar, tar.gz/bz2/xz (and rar through an external
   tool) into a folder and refuses, before writing anything, members whose names or
   link targets would land outside it, and device files.
-* :data:`DATASETS` says where each dataset comes from; :func:`fetch_dataset` downloads
-  and extracts one of them (or only checks a folder the user already has) and returns
-  the *raw root* that :mod:`advent.data.raw` prepares.
+* :func:`fetch_dataset` downloads and extracts one registered kind (its ``source`` in
+  :mod:`advent.data.registry`), or only checks a folder the user already has, and
+  returns the *raw root* that :mod:`advent.data.raw` prepares.
 
 Cityscapes needs an account: it goes through the ``cityscapesscripts`` package's
 downloader, with credentials taken from ``CITYSCAPES_USERNAME`` / ``CITYSCAPES_PASSWORD``
@@ -34,11 +34,11 @@ import types
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator, Sequence
 from unittest import mock
 
+from advent.data.registry import DatasetSource, get_kind
 from advent.io import sha256_file
 
 CHUNK = 1 << 20
@@ -459,71 +459,7 @@ def _merge_tree(src: Path, dest: Path) -> None:
             os.replace(item, target)
 
 
-# --------------------------------------------------------------------------- registry
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One archive to fetch. Checksums that are not published stay ``None``."""
-
-    url: str
-    filename: str
-    sha256: str | None = None
-    size: int | None = None
-
-
-@dataclass(frozen=True)
-class DatasetSource:
-    """Where a dataset comes from and what its extracted raw root looks like."""
-
-    name: str
-    title: str
-    files: tuple[RemoteFile, ...]
-    layout: str                     # human description of the raw root, for errors/help
-    needs_account: bool = False
-    homepage: str = ""
-
-
-_GTA5_BASE = "https://download.visinf.tu-darmstadt.de/data/from_games/data"
-
-DATASETS: dict[str, DatasetSource] = {
-    "gta5": DatasetSource(
-        name="gta5",
-        title="GTA5 / Playing for Data (24,966 images, 1914x1052, ~57 GB of zips)",
-        # ten image parts and ten label parts; the authors publish no checksums
-        files=tuple(RemoteFile(f"{_GTA5_BASE}/{i:02d}_{kind}.zip", f"{i:02d}_{kind}.zip")
-                    for kind in ("images", "labels") for i in range(1, 11)),
-        layout="<root>/images/NNNNN.png and <root>/labels/NNNNN.png",
-        homepage="https://download.visinf.tu-darmstadt.de/data/from_games/",
-    ),
-    "synthia": DatasetSource(
-        name="synthia",
-        title="SYNTHIA-RAND-CITYSCAPES (9,400 images, 1280x760, one ~20 GB .rar)",
-        files=(RemoteFile("http://synthia-dataset.cvc.uab.cat/SYNTHIA_RAND_CITYSCAPES.rar",
-                          "SYNTHIA_RAND_CITYSCAPES.rar"),),
-        layout="<root>/RGB/NNNNNNN.png and <root>/GT/LABELS/NNNNNNN.png "
-               "(the archive unpacks to RAND_CITYSCAPES/)",
-        homepage="http://synthia-dataset.net/downloads/",
-    ),
-    "cityscapes": DatasetSource(
-        name="cityscapes",
-        title="Cityscapes fine annotations (2,975 train + 500 val; needs an account)",
-        files=(RemoteFile("cityscapes:gtFine_trainvaltest.zip", "gtFine_trainvaltest.zip"),
-               RemoteFile("cityscapes:leftImg8bit_trainvaltest.zip",
-                          "leftImg8bit_trainvaltest.zip")),
-        layout="<root>/leftImg8bit/{train,val}/<city>/<name>_leftImg8bit.png and "
-               "<root>/gtFine/{train,val}/<city>/<name>_gtFine_labelIds.png",
-        needs_account=True,
-        homepage="https://www.cityscapes-dataset.com/downloads/",
-    ),
-}
-
-
-def get_source(name: str) -> DatasetSource:
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}") from None
-
+# --------------------------------------------------------------------------- fetch
 
 def fetch_dataset(name: str, dest: str | os.PathLike, existing: str | os.PathLike | None = None,
                   keep_archives: bool = True, retries: int = 5, backoff: float = 2.0,
@@ -533,13 +469,15 @@ def fetch_dataset(name: str, dest: str | os.PathLike, existing: str | os.PathLik
     With ``existing`` (a folder the user already has), only its layout is checked and
     nothing is downloaded. Otherwise archives go to ``dest/archives`` (resumable) and are
     extracted into ``dest/raw``; a marker per archive makes a rerun skip finished
-    extractions. ``source`` overrides the registry entry (tests, mirrors).
+    extractions. ``source`` overrides the registry entry's (tests, mirrors).
     """
-    from advent.data.raw import find_raw_root  # raw layouts live with the readers
-
-    src = source or get_source(name)
+    kind = get_kind(name)
     if existing is not None:
-        return find_raw_root(name, existing)
+        return kind.find_root(existing)
+    src = source or kind.source
+    if src is None:
+        raise ValueError(f"{name}: there is nothing to download: this kind reads files you "
+                         f"already have ({kind.layout})")
     dest = Path(dest)
     archives, raw = dest / "archives", dest / "raw"
     archives.mkdir(parents=True, exist_ok=True)
@@ -559,7 +497,7 @@ def fetch_dataset(name: str, dest: str | os.PathLike, existing: str | os.PathLik
         marker.write_text(_archive_stamp(path))
         if not keep_archives:
             path.unlink()
-    return find_raw_root(name, raw)
+    return kind.find_root(raw)
 
 
 def _archive_stamp(path: Path) -> str:
