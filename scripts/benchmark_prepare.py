@@ -32,8 +32,9 @@ import numpy as np
 from PIL import Image
 
 from advent.data.labels import CITYSCAPES_LABEL_ID_TO_TRAIN_ID, CITYSCAPES_PALETTE
+from advent.data.layouts import list_gta5
 from advent.data.prepared import PreparedDataset
-from advent.data.raw import list_gta5, load_raw_sample, prepare
+from advent.data.raw import load_raw_sample, prepare
 
 
 def synthetic_gta5(root: Path, n: int, hw: tuple[int, int], seed: int = 0) -> None:

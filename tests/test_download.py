@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from advent.data import download as dl
-from advent.data.download import (ChecksumError, DatasetSource, DownloadError, RemoteFile,
-                                  UnsafeArchiveError, download, fetch_dataset, safe_extract)
-from advent.data.raw import RawDataError
+from advent.data.download import (ChecksumError, DownloadError, UnsafeArchiveError, download,
+                                  extract, fetch_dataset, safe_extract)
+from advent.data.readers import RawDataError
+from advent.data.registry import DatasetSource, RemoteFile, get_kind
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -288,7 +289,7 @@ def test_zip_symlink_through_symlink_is_refused(tmp_path):
 
 def test_rar_without_tool_gives_install_hint(tmp_path, monkeypatch):
     (tmp_path / "a.rar").write_bytes(b"Rar!\x1a\x07\x00")
-    monkeypatch.setattr(dl.shutil, "which", lambda name: None)
+    monkeypatch.setattr(extract.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="needs 'unrar' or 'bsdtar'"):
         safe_extract(tmp_path / "a.rar", tmp_path / "x")
 
@@ -311,7 +312,7 @@ def fake_bsdtar(tmp_path, monkeypatch):
     tool.parent.mkdir()
     tool.write_text(FAKE_BSDTAR)
     tool.chmod(0o755)
-    monkeypatch.setattr(dl.shutil, "which",
+    monkeypatch.setattr(extract.shutil, "which",
                         lambda name: str(tool) if name == "bsdtar" else None)
     monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
 
@@ -335,16 +336,16 @@ def test_rar_through_external_tool(tmp_path, fake_bsdtar):
 # --------------------------------------------------------------------------- registry
 
 def test_registry_entries():
-    gta = dl.DATASETS["gta5"]
+    gta = get_kind("gta5").source
     names = [f.filename for f in gta.files]
     assert names[:2] == ["01_images.zip", "02_images.zip"] and len(names) == 20
     assert "10_labels.zip" in names and all(f.sha256 is None for f in gta.files)
     assert all(f.url.startswith(("http://", "https://")) and f.url.endswith(f.filename)
                for f in gta.files)
-    assert dl.DATASETS["synthia"].files[0].filename.endswith(".rar")
-    assert dl.DATASETS["cityscapes"].needs_account
+    assert get_kind("synthia").source.files[0].filename.endswith(".rar")
+    assert get_kind("cityscapes").source.needs_account
     with pytest.raises(ValueError, match="known"):
-        dl.get_source("kitti")
+        get_kind("kitti")
 
 
 def test_fetch_dataset_downloads_extracts_and_reruns_cheaply(server, tmp_path):
@@ -352,9 +353,8 @@ def test_fetch_dataset_downloads_extracts_and_reruns_cheaply(server, tmp_path):
     make_zip(tmp_path / "lbl.zip", {"labels/00001.png": b"l"})
     server.files["/img.zip"] = (tmp_path / "img.zip").read_bytes()
     server.files["/lbl.zip"] = (tmp_path / "lbl.zip").read_bytes()
-    source = DatasetSource("gta5", "test", (RemoteFile(f"{server.url}/img.zip", "img.zip"),
-                                            RemoteFile(f"{server.url}/lbl.zip", "lbl.zip")),
-                           layout="images/ labels/")
+    source = DatasetSource((RemoteFile(f"{server.url}/img.zip", "img.zip"),
+                            RemoteFile(f"{server.url}/lbl.zip", "lbl.zip")))
     root = fetch_dataset("gta5", tmp_path / "dl", source=source, progress=False, backoff=0.01)
     assert root == tmp_path / "dl/raw" and (root / "labels/00001.png").read_bytes() == b"l"
     n = len(server.requests)
@@ -454,6 +454,29 @@ def test_cityscapes_errors_never_show_the_password(tmp_path, monkeypatch):
         dl.download_cityscapes(tmp_path, ["gtFine_trainvaltest.zip"])
     assert "Bad credentials" in str(err.value) and secret not in str(err.value)
     assert err.value.__cause__ is None and err.value.__suppress_context__  # no chained traceback
+
+
+def test_cityscapes_login_prompts_are_answered_only_during_login(tmp_path, monkeypatch):
+    import builtins
+    import getpass
+
+    monkeypatch.setenv("CITYSCAPES_USERNAME", "alice")
+    monkeypatch.setenv("CITYSCAPES_PASSWORD", "pw")
+    for fail_with in (None, "Bad credentials"):
+        for has_input in (True, False):
+            calls: list = []
+            mod = fake_downloader(calls, fail_with=fail_with)
+            if not has_input:
+                del mod.input  # answering must also work where the module has none
+            install_fake(monkeypatch, mod)
+            dest = tmp_path / f"{fail_with}-{has_input}"
+            try:
+                dl.download_cityscapes(dest, ["gtFine_trainvaltest.zip"])
+            except DownloadError:
+                assert fail_with
+            assert calls[0] == ("login", "alice", "pw", "n")
+            assert mod.getpass is getpass  # the module's own prompts are back
+            assert (mod.input is builtins.input) if has_input else not hasattr(mod, "input")
 
 
 def test_download_cli_help_and_existing(tmp_path, capsys):

@@ -12,8 +12,10 @@ from PIL import Image
 from advent.data.labels import (CITYSCAPES19_TO_SYNTHIA16, CITYSCAPES_LABEL_ID_TO_TRAIN_ID,
                                 SYNTHIA_ID_TO_TRAIN_ID_16)
 from advent.data.prepared import PreparedDataset, read_meta
-from advent.data.raw import (RawDataError, find_raw_root, label_table, list_cityscapes,
-                             prepare, read_index_label, read_synthia_label)
+from advent.data.layouts import list_cityscapes
+from advent.data.raw import prepare
+from advent.data.readers import RawDataError, read_index_label, read_synthia_label
+from advent.data.registry import find_raw_root, label_table
 from tests.fixtures_raw import make_cityscapes, make_gta5, make_synthia, write_png16_rgb
 
 OUT_HW = (12, 18)  # non-square and not a multiple of the input: catches H/W swaps

@@ -3,12 +3,6 @@
 A by-hand tool with plain arguments (not params.yaml). Prints the raw root (the folder to
 pass to advent-prepare-raw --raw-root) on stdout; progress goes to stderr.
 
-  gta5        the "Playing for Data" zips over HTTP (20 parts, ~57 GB), resumable
-  synthia     SYNTHIA-RAND-CITYSCAPES (one .rar over HTTP; needs unrar or bsdtar to unpack)
-  cityscapes  gtFine_trainvaltest.zip + leftImg8bit_trainvaltest.zip through the
-              cityscapesscripts package (pip install cityscapesscripts); needs an account:
-              set CITYSCAPES_USERNAME and CITYSCAPES_PASSWORD in the environment
-
 Archives go to DEST/archives (interrupted downloads resume from *.part), contents to
 DEST/raw. Rerunning skips finished downloads and extractions.
 
@@ -21,17 +15,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
-from advent.data.download import (DATASETS, DownloadError, UnsafeArchiveError,
-                                  fetch_dataset)
-from advent.data.raw import RawDataError
+from advent.data.download import DownloadError, UnsafeArchiveError, fetch_dataset
+from advent.data.readers import RawDataError
+from advent.data.registry import KINDS
+
+
+def _downloadable() -> str:
+    """The kinds with a download source, one paragraph each (from the registry)."""
+    lines = []
+    for kind in KINDS.values():
+        if kind.source is not None:
+            lines.append(f"  {kind.name:<11} {kind.title}")
+            lines += [f"  {'':<11} {line}" for line in textwrap.wrap(kind.source.note, 72)]
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="advent-download", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS),
+    parser = argparse.ArgumentParser(
+        prog="advent-download", description=__doc__,
+        epilog=f"datasets:\n{_downloadable()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True,
+                        choices=[k.name for k in KINDS.values() if k.source is not None],
                         help="which dataset")
     parser.add_argument("--dest", required=True, type=Path,
                         help="folder for archives/ and raw/ (created)")

@@ -18,12 +18,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from advent.data.raw import (DATASETS, LAYOUTS, MISMATCH_POLICIES, RawDataError,
-                             prepare, result_json)
+from advent.data.raw import MISMATCH_POLICIES, prepare, result_json
+from advent.data.readers import RawDataError
+from advent.data.registry import KINDS, all_protocols, all_splits
 
 
 def build_parser() -> argparse.ArgumentParser:
-    layouts = "\n".join(f"  {name}: {LAYOUTS[name]}" for name in DATASETS)
+    layouts = "\n".join(f"  {kind.name}: {kind.layout}" for kind in KINDS.values())
     parser = argparse.ArgumentParser(
         prog="advent-prepare-raw",
         description=__doc__.split("\n\n")[0] + "\n\nRaw layouts expected under --raw-root:\n"
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         "test = official val (the numbers papers report).",
         epilog=__doc__[__doc__.index("Examples:"):],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, choices=DATASETS, help="raw dataset kind")
+    parser.add_argument("--dataset", required=True, choices=list(KINDS), help="raw dataset kind")
     parser.add_argument("--raw-root", required=True, type=Path,
                         help="folder holding the raw layout (or one level above it)")
     parser.add_argument("--out", required=True, type=Path,
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-size", required=True, nargs=2, type=int, metavar=("H", "W"),
                         help="output height and width of images and labels "
                              "(GTA5 720 1280, SYNTHIA 760 1280, Cityscapes 512 1024)")
-    parser.add_argument("--protocol", choices=("cityscapes19", "synthia16"), default=None,
+    parser.add_argument("--protocol", choices=all_protocols(), default=None,
                         help="label space (default: cityscapes19; synthia16 for SYNTHIA, and "
                              "for Cityscapes when the source is SYNTHIA)")
     parser.add_argument("--val-count", type=int, default=200,
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default 200; 0 = no val split)")
     parser.add_argument("--seed", type=int, default=1234,
                         help="Cityscapes: seed of the val hold-out draw (default 1234)")
-    parser.add_argument("--splits", nargs="+", choices=("train", "val", "test"), default=None,
+    parser.add_argument("--splits", nargs="+", choices=all_splits(), default=None,
                         help="Cityscapes: prepared splits to write (default: all)")
     parser.add_argument("--list-file", type=Path, default=None,
                         help="GTA5/SYNTHIA: text file of sample ids to use (default: all)")
