@@ -129,3 +129,28 @@ def from_dict(cls: type[T], data: Any, key: str = "") -> T:
 def to_dict(obj: Any) -> Any:
     """Dataclass -> plain dict (for logging the parameters a run used)."""
     return dataclasses.asdict(obj)
+
+
+def field_paths(cls: type) -> list[str]:
+    """Dotted names of every parameter of dataclass ``cls``, nested sections expanded, in
+    declaration order: the keys a complete parameter file names."""
+    hints = typing.get_type_hints(cls)
+    paths = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            paths += [f"{f.name}.{sub}" for sub in field_paths(tp)]
+        else:
+            paths.append(f.name)
+    return paths
+
+
+def mapping_paths(data: dict) -> list[str]:
+    """Dotted names of the leaves of a nested mapping (a parsed parameter file), in order."""
+    paths = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            paths += [f"{key}.{sub}" for sub in mapping_paths(value)]
+        else:
+            paths.append(str(key))
+    return paths
