@@ -10,6 +10,12 @@ Model selection (``evaluate.selection``, see :mod:`advent.selection`): the final
 file, or for each model the snapshot with the best mIoU on target val (``best_val``) or
 on target test itself (``best_test``, the official ADVENT "best" mode). Ensemble members
 are selected one by one.
+
+Your own target may have no test or val labels (advent.data.folder): such a split's
+record says :data:`NO_TARGET_LABELS` instead of numbers, and the samples and the target
+entropy come from the first labelled split, or from the unlabelled train images. A
+model whose stage was skipped (the oracle without target labels) gives records that say
+so (``skipped``).
 """
 from __future__ import annotations
 
@@ -22,14 +28,15 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
-from advent.data.labels import get_protocol
-from advent.data.prepared import PreparedDataset
+from advent.data.labels import (NO_TARGET_LABELS, Protocol, protocol_from_record, protocol_record,
+                                same_classes)
+from advent.data.prepared import PreparedDataset, read_meta
 from advent.losses import entropy_map
-from advent.metrics import CalibrationAccumulator, ConfusionMatrix, summarize
+from advent.metrics import CalibrationAccumulator, ConfusionMatrix, EntropyHistogram, summarize
 from advent.params import EvaluateParams
 from advent.predict import confusion_matrix_of, iterate_predictions
 from advent.selection import RULE_SPLIT, select, selection_label
-from advent.snapshot import load_segmenter
+from advent.snapshot import load_segmenter, read_model_file, skipped_reason
 
 #: The target splits evaluated, in this order: test is reported, val is for tuning.
 SPLITS = ("test", "val")
@@ -48,10 +55,15 @@ class Evaluation:
       files), ``lambda_cp`` and ``ensemble_weights``; on test also ``ece``,
       ``auroc_entropy_wrong`` and ``mean_entropy``.
     - ``confusion_matrix``: per split, the (C, C) pixel counts (rows = ground truth).
-    - ``calibration``: ``target_test`` and ``source_train`` calibration results.
+      A split without labels has ``no_target_labels: true`` and no numbers; a skipped
+      model's records have ``skipped`` (the reason) and no numbers.
+    - ``calibration``: ``target_<split>`` (``target_test``, or the split the samples come
+      from when test has no labels: its entropy alone for unlabelled train images) and
+      ``source_train`` calibration results.
     - ``selection``: per given model file, the candidates and their scores.
-    - ``samples``: the first ``qualitative_samples`` test images: ``image`` (K, H, W, 3)
-      uint8, ``label`` and ``prediction`` (K, H, W) uint8, ``entropy`` (K, H, W) float16.
+    - ``samples``: the first ``qualitative_samples`` test images (else of the split
+      above): ``image`` (K, H, W, 3) uint8, ``label`` and ``prediction`` (K, H, W) uint8
+      (labels 255 where there are none), ``entropy`` (K, H, W) float16.
     """
 
     splits: dict[str, dict[str, Any]]
@@ -76,7 +88,9 @@ def headline_metrics(method: str, split: str, record: Mapping[str, Any]) -> dict
     ``dvc exp show`` names its columns ``minent.test.mIoU`` rather than prefixing the
     file path. ECE and AUROC (entropy as a detector of wrong pixels) are on test only.
     """
-    protocol = get_protocol(record["protocol"])
+    if record.get("skipped") or record.get("no_target_labels"):
+        return {method: {split: "skipped" if record.get("skipped") else NO_TARGET_LABELS}}
+    protocol = protocol_from_record(record)
     values = {key: record[key] for key in ("mIoU", *protocol.subsets)}
     if split == "test":
         values.update({name: record[key] for name, key in TEST_CALIBRATION_METRICS.items()})
@@ -85,15 +99,18 @@ def headline_metrics(method: str, split: str, record: Mapping[str, Any]) -> dict
 
 def per_class_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Per-class IoU of one split as rows ``{"class": name, "IoU": % or None}``, in the
-    protocol's class order: the data of a DVC bar plot."""
+    protocol's class order: the data of a DVC bar plot (None throughout for a split
+    without numbers)."""
+    if "per_class_iou" not in record:
+        return [{"class": name, "IoU": None} for name in protocol_from_record(record).class_names]
     return [{"class": name, "IoU": iou} for name, iou in record["per_class_iou"].items()]
 
 
-def _open_split(root: Path, split: str, protocols: set[str], models: Sequence[Path]) -> PreparedDataset:
+def _open_split(root: Path, split: str, protocols: list[Protocol], models: Sequence[Path]) -> PreparedDataset:
     dataset = PreparedDataset(root, split)
-    if protocols != {dataset.protocol.name}:
+    if not all(same_classes(p, dataset.protocol) for p in protocols):
         raise ValueError(f"models {[str(p) for p in models]} use protocol(s) "
-                         f"{sorted(protocols)} but {root} is labelled in "
+                         f"{sorted({p.name for p in protocols})} but {root} is labelled in "
                          f"{dataset.protocol.name}")
     return dataset
 
@@ -123,15 +140,31 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
     the first ``cfg.source_samples`` images of ``source`` train.
 
     Logits are upsampled to the label resolution before the argmax. Every model must be
-    labelled in the protocol of both datasets (ValueError naming them otherwise).
+    labelled in the protocol of both datasets (ValueError naming them otherwise). A
+    target split that is not there has no labels: its record says so (and a ``best_*``
+    selection that needs it is refused). A skipped model (see
+    :func:`advent.snapshot.save_skipped`) gives records that say why, and nothing else.
     """
     paths = [Path(p) for p in model_paths]
     if weights is not None and len(weights) != len(paths):
         raise ValueError(f"{len(weights)} ensemble weights for {len(paths)} models")
+    target = Path(target)
+    label = selection_label(cfg.selection)
+    skipped = [(p, reason) for p in paths
+               if (reason := skipped_reason(read_model_file(p, allow_skipped=True)))]
+    if skipped:
+        return _skipped(skipped, paths, target, cfg)
+    present = [split for split in SPLITS if split in read_meta(target)["splits"]]
+    if cfg.selection != "last" and RULE_SPLIT[cfg.selection] not in present:
+        raise ValueError(f"evaluate.selection is {cfg.selection} but {target} has no "
+                         f"{RULE_SPLIT[cfg.selection]} split ({NO_TARGET_LABELS}): nothing to "
+                         f"select on; use evaluate.selection: last")
     loaded = [load_segmenter(p) for p in paths]
     models = [m for m, _ in loaded]
-    protocols = {info["protocol"] for _, info in loaded}
-    splits = {split: _open_split(Path(target), split, protocols, paths) for split in SPLITS}
+    protocols = [protocol_from_record(info, str(p)) for p, (_, info) in zip(paths, loaded)]
+    splits = {split: _open_split(target, split, protocols, paths) for split in present}
+    # the split whose first images are drawn and whose entropy is measured
+    shown = present[0] if present else "train"
 
     chosen, selection = list(paths), {}
     if cfg.selection != "last":
@@ -143,7 +176,9 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
     # names methods trained with it "+ CP".
     lambda_cp = max(float((data["info"].get("method_params") or {}).get("lambda_cp", 0.0))
                     for _, data in loaded)
-    label = selection_label(cfg.selection)
+    common = {"selection": label, "selection_rule": cfg.selection,
+              "models": [str(m) for m in chosen], "lambda_cp": lambda_cp,
+              "ensemble_weights": weights}
 
     records: dict[str, dict[str, Any]] = {}
     confusions: dict[str, list[list[int]]] = {}
@@ -156,27 +191,35 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
                                                                  cfg.batch_size, weights):
             prediction = logits.argmax(1)
             confusion.update(prediction, labels)
-            if split != "test":
+            if split != shown:
                 continue
             target_calibration.update(logits.softmax(1), labels)
-            keep = index < cfg.qualitative_samples
-            if keep.any():
-                samples["image"].append(images[keep].permute(0, 2, 3, 1).numpy())
-                samples["label"].append(labels[keep].numpy().astype(np.uint8))
-                samples["prediction"].append(prediction[keep].numpy().astype(np.uint8))
-                samples["entropy"].append(entropy_map(logits[keep]).numpy().astype(np.float16))
+            _keep(samples, cfg.qualitative_samples, images, labels, prediction, logits, index)
         record = summarize(confusion.matrix, dataset.protocol)
-        record.update({"split": split, "protocol": dataset.protocol.name, "selection": label,
-                       "selection_rule": cfg.selection, "models": [str(m) for m in chosen],
-                       "lambda_cp": lambda_cp, "ensemble_weights": weights})
+        record.update({"split": split, **protocol_record(dataset.protocol), **common})
         confusions[split] = confusion.matrix.tolist()
-        if split == "test":
+        if split == shown:
             result = target_calibration.result()
-            calibration["target_test"] = result
-            record.update({"ece": result["ece"], "auroc_entropy_wrong": result["auroc_entropy_wrong"],
-                           "mean_entropy": result["mean_entropy"]})
+            calibration[f"target_{split}"] = result
+            if split == "test":
+                record.update({"ece": result["ece"], "auroc_entropy_wrong": result["auroc_entropy_wrong"],
+                               "mean_entropy": result["mean_entropy"]})
         records[split] = record
         log(f"{split}: mIoU {record['mIoU']:.2f}")
+    if not present:  # no labelled target split: predictions and entropy on the train images
+        unlabelled = _open_split(target, "train", protocols, paths)
+        entropy = EntropyHistogram()
+        first = Subset(unlabelled, range(min(cfg.source_samples, len(unlabelled))))
+        for images, labels, logits, index in iterate_predictions(models, first, device,
+                                                                 cfg.batch_size, weights):
+            entropy.update(entropy_map(logits))
+            _keep(samples, cfg.qualitative_samples, images, labels, logits.argmax(1), logits, index)
+        calibration["target_train"] = entropy.result()
+    for split in SPLITS:
+        if split not in records:
+            records[split] = {"split": split, **protocol_record(protocols[0]), **common,
+                              "no_target_labels": True}
+            log(f"{split}: {NO_TARGET_LABELS}")
 
     # The same model on (a fixed part of) its labelled source: is it confident there?
     source_train = _open_split(Path(source), "train", protocols, paths)
@@ -189,3 +232,26 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
     return Evaluation(splits=records, confusion_matrix=confusions, calibration=calibration,
                       selection=selection,
                       samples={k: np.concatenate(v) for k, v in samples.items()})
+
+
+def _keep(samples: dict[str, list[np.ndarray]], count: int, images: torch.Tensor,
+          labels: torch.Tensor, prediction: torch.Tensor, logits: torch.Tensor,
+          index: torch.Tensor) -> None:
+    """Append the batch's samples among the first ``count`` of their split."""
+    keep = index < count
+    if keep.any():
+        samples["image"].append(images[keep].permute(0, 2, 3, 1).numpy())
+        samples["label"].append(labels[keep].numpy().astype(np.uint8))
+        samples["prediction"].append(prediction[keep].numpy().astype(np.uint8))
+        samples["entropy"].append(entropy_map(logits[keep]).numpy().astype(np.float16))
+
+
+def _skipped(skipped: list[tuple[Path, str]], paths: Sequence[Path], target: Path,
+             cfg: EvaluateParams) -> Evaluation:
+    """The records of models whose stage was skipped: why, and no numbers."""
+    protocol = protocol_from_record(read_meta(target), str(target))
+    reason = "; ".join(f"{path}: {why}" for path, why in skipped)
+    records = {split: {"split": split, **protocol_record(protocol),
+                       "selection": selection_label(cfg.selection), "selection_rule": cfg.selection,
+                       "models": [str(p) for p in paths], "skipped": reason} for split in SPLITS}
+    return Evaluation(splits=records, confusion_matrix={}, calibration={}, selection={}, samples={})

@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from advent.data.labels import get_protocol
+from advent.data.labels import protocol_from_record
 from advent.io import write_json, write_text
 from advent.report.compare import experiments_frame, read_json_at, run_exp_show
 from advent.report.results import METHODS, method_label
@@ -79,7 +79,7 @@ def main() -> None:
     for rev in rows["rev"]:
         for m, record in per_method(rev).items():
             runs[m].append(record)
-    protocol = get_protocol(runs["source_only"][0]["protocol"])
+    protocol = protocol_from_record(runs["source_only"][0])
     label = {m: method_label(m, max(r.get("lambda_cp") or 0.0 for r in rs)) for m, rs in runs.items()}
     aggregated = {label[m]: aggregate_seeds(r) for m, r in runs.items()}
     table = method_table(aggregated, protocol, baseline=label["source_only"],

@@ -16,6 +16,9 @@ from typing import Any, Mapping
 import numpy as np
 
 IGNORE_INDEX = 255
+#: What a record, a metrics file and the report say where a number needs target labels
+#: that do not exist (your own target images, unlabelled).
+NO_TARGET_LABELS = "no target labels"
 
 #: The 19 Cityscapes evaluation classes, in train-id order.
 CITYSCAPES_CLASSES: tuple[str, ...] = (
