@@ -94,7 +94,11 @@ def cpu_name() -> str:
 
 def float_setting() -> dict:
     """What decides this process's float arithmetic, as measured (not as configured):
-    torch's thread count, the ATen CPU kernel set, the CPU, the torch version."""
+    torch's thread count, the ATen CPU kernel set, the CPU, the torch version.
+
+    Plain built-in types only: model files embed it and are read with ``weights_only=True``,
+    which refuses ``torch.__version__``'s own class.
+    """
     return {"threads": torch.get_num_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "cpu": cpu_name(), "torch": torch.__version__}
+            "cpu": cpu_name(), "torch": str(torch.__version__)}
