@@ -17,6 +17,7 @@ from typing import Callable
 
 from advent.config import ConfigError
 from advent.params import Params, load_params
+from advent.runtime import apply_float_setting
 
 #: Errors that carry a message meant for the user (the culprit is named in it).
 KNOWN_ERRORS = (ConfigError, ValueError, FileNotFoundError, FloatingPointError, RuntimeError,
@@ -41,12 +42,20 @@ def _fail(name: str, err: BaseException) -> None:
     sys.exit(1)
 
 
-def run_stage(main: Callable[[argparse.Namespace, Params], None], args: argparse.Namespace) -> None:
-    """Load params strictly, call ``main``; known failures exit 1 with one clear line."""
+def run_stage(main: Callable[[argparse.Namespace, Params], None], args: argparse.Namespace,
+              computes: bool = False) -> None:
+    """Load params strictly, call ``main``; known failures exit 1 with one clear line.
+
+    ``computes``: the stage does tensor arithmetic, so ``train.threads`` and
+    ``train.cpu_capability`` are applied before it starts (its dvc.yaml entry declares them).
+    """
     start = time.time()
     name = _program()
     try:
-        main(args, load_params(args.params))
+        params = load_params(args.params)
+        if computes:
+            apply_float_setting(params.train.threads, params.train.cpu_capability)
+        main(args, params)
     except KNOWN_ERRORS as err:
         _fail(name, err)
     print(f"{name}: done in {time.time() - start:.1f} s", file=sys.stderr)

@@ -19,7 +19,7 @@ from advent.io import digest_of, sha256_file
 from advent.params import ModelConfig, Params
 from advent.snapshot import (SnapshotWriter, list_snapshots, load_segmenter, save_segmenter,
                              save_skipped)
-from advent.runtime import is_main_process, seed_everything
+from advent.runtime import float_setting, is_main_process, seed_everything
 from advent.train import LogFn, train
 
 #: Training methods; the oracle is source-only training on the target's own labels.
@@ -95,7 +95,8 @@ def train_and_save(method: Method, params: Params, iterations: int,
                       if init_model is None and params.init.weights else None))
     out_dir.mkdir(parents=True, exist_ok=True)
     info = {"method": method, "iterations": iterations, "seed": params.train.seed,
-            "method_params": dataclasses.asdict(method_params) if method_params else None}
+            "method_params": dataclasses.asdict(method_params) if method_params else None,
+            "float_setting": float_setting()}
     # New images are resized to what the run adapted to (the target's size), if anything.
     input_size = (target or source).image_size
     snapshots = SnapshotWriter(out_dir / "snapshots", model_cfg, protocol, info, input_size)

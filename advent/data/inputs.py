@@ -8,7 +8,7 @@ class map changes it and reruns ``prepare``, without DVC hashing gigabytes of im
 depending on paths that the parameters may point anywhere. It covers every image and
 label file (path, size, mtime) and each class map's bytes.
 
-Nothing here imports torch, so the fingerprint stage stays cheap.
+Listing and stat-ing the files is all it costs: no image is decoded.
 """
 from __future__ import annotations
 
