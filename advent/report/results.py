@@ -8,8 +8,9 @@ Class names and colours come from those records (a class map's own, or a built-i
 protocol's).
 
 Without target labels the report shows what it can: the tables say "no target labels",
-the figures that need them say so too, the reliability diagrams are drawn on source
-train, and the qualitative grid and the entropy histograms use the target images the
+the figures of test scores are drawn on val (or say that nothing can be scored), the
+reliability diagrams are drawn on source train when the target has no labels at all,
+and the qualitative grid and the entropy histograms use the target images the
 evaluation predicted on. A method whose stage was skipped (the oracle without target
 labels) is named with the reason, and left out of tables and figures.
 """
@@ -74,6 +75,10 @@ class MethodResults:
         """Whether the target ``split`` had labels (the methods' numbers exist)."""
         return not any(self.details[m][split].get("no_target_labels") for m in self.methods)
 
+    def scored_split(self) -> str | None:
+        """The target split the figures of scores show: test, else val; None without labels."""
+        return next((split for split in ("test", "val") if self.labelled(split)), None)
+
     def target_calibration(self, method: str) -> tuple[str, dict[str, Any]]:
         """(split, result) of the target calibration of ``method``: ``target_test``, or of
         the split its evaluation predicted on instead (entropy only when unlabelled)."""
@@ -117,23 +122,25 @@ def write_figures(results: MethodResults, metrics_dir: str | os.PathLike,
     (image / ground truth / prediction + entropy per method on the fixed test images of
     ``<metrics_dir>/<method>/samples.npz``), row-normalised confusion matrices on test,
     reliability diagrams and entropy histograms on source vs target. Without target test
-    labels the first and the third say so, and the reliability diagrams are of source
-    train when the target has no labels at all."""
+    labels the per-class IoU and the confusion matrices are of target val (and say so
+    when it has none either), and the reliability diagrams are of source train when the
+    target has no labels at all."""
     metrics_dir, out = Path(metrics_dir), Path(out)
     methods, label = results.methods, results.labels
     source = {m: results.details[m]["calibration"]["source_train"] for m in methods}
     target = {m: results.target_calibration(m)[1] for m in methods}
     shown = results.target_calibration(methods[0])[0]
-    if results.labelled("test"):
-        plot_per_class_bars(results.split("test"), results.protocol, out / "per_class_iou.png",
-                            title=f"Per-class IoU on target test ({results.selection})")
+    scored = results.scored_split()
+    if scored is not None:
+        plot_per_class_bars(results.split(scored), results.protocol, out / "per_class_iou.png",
+                            title=f"Per-class IoU on target {scored} ({results.selection})")
         plot_confusion_matrices(
-            results.by_label({m: results.details[m]["confusion_matrix"]["test"] for m in methods}),
+            results.by_label({m: results.details[m]["confusion_matrix"][scored] for m in methods}),
             results.protocol, out / "confusion_matrices.png")
     else:
         for name, what in (("per_class_iou.png", "Per-class IoU on target test"),
                            ("confusion_matrices.png", "Confusion matrices on target test")):
-            plot_message(out / name, what, f"{NO_TARGET_LABELS} in the test split")
+            plot_message(out / name, what, f"{NO_TARGET_LABELS}: nothing to score")
     samples = {m: np.load(metrics_dir / m / "samples.npz") for m in methods}
     first = samples[methods[0]]
     unlabelled = target[methods[0]].get("labelled") is False
@@ -198,7 +205,8 @@ def results_markdown(results: MethodResults, pseudo: Mapping[str, Any] | None = 
     lines += ["## Figures", "", f"Every figure shows the models reported above ({selection}).", "",
               "![per-class IoU](per_class_iou.png)", "",
               "![qualitative](qualitative.png)", "",
-              "![confusion matrices on target test, rows normalised](confusion_matrices.png)", "",
+              f"![confusion matrices on target {results.scored_split() or 'test'}, rows "
+              f"normalised](confusion_matrices.png)", "",
               "![reliability](reliability.png)", "",
               "![entropy on source vs target](entropy_source_vs_target.png)", ""]
     return "\n".join(lines)
