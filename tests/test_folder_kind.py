@@ -15,7 +15,7 @@ from advent.data.prepared import PreparedDataset, read_meta
 from advent.data.readers import RawDataError
 from advent.params import FolderConfig, FolderSourceConfig, FolderTargetConfig, load_params
 from tests.fixtures_raw import make_gta5
-from tests.own_data import (CLASSES, SOURCE_COLORS, TARGET_COLORS, VALUES, make_source,
+from scripts.own_data_example import (CLASSES, SOURCE_COLORS, TARGET_COLORS, VALUES, make_source,
                             make_target, write_class_map)
 
 ROOT = Path(__file__).resolve().parent.parent

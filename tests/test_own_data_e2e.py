@@ -1,8 +1,9 @@
-"""Your own data end to end: `dvc repro` on generated folders with a custom 5-class map,
-the source labelled in 16-bit values and in colours, the target with unlabelled train
-images of two sizes and a val split colour-coded in another encoding, and no test labels
-(nor train labels: the oracle is skipped). Then predict on new images, and an edit of a
-class map reruns only the preparation it feeds. Slow-ish: every stage is a process."""
+"""Your own data end to end, as the README's "Your own data" runs it: `dvc repro` on the
+example folders (scripts/own_data_example.py) with a custom 5-class map, the source
+labelled in 16-bit values and in colours, the target with unlabelled train images of two
+sizes and a val split colour-coded in another encoding, and no test labels (nor train
+labels: the oracle is skipped). Then predict on new images of other sizes, and an edit
+of a class map reruns only the preparation it feeds. Slow-ish: every stage is a process."""
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.own_data import CLASSES, PALETTE, TARGET_COLORS, make_source, make_target, write_class_map
+from scripts.own_data_example import CLASSES, PALETTE, TARGET_COLORS, make_example, write_class_map
 from tests.pipeline_repo import make_repo, sh, stages_run, tiny_params
 
 pytestmark = pytest.mark.slow
@@ -23,10 +24,7 @@ METHODS = ("source_only", "minent", "advent", "ensemble", "self_train")
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     repo = tmp_path_factory.mktemp("own")
-    make_source(repo / "data/own/source")
-    make_target(repo / "data/own/target", n_train=6, n_val=3)
-    write_class_map(repo / "data/own/classes.yaml")
-    write_class_map(repo / "data/own/target_classes.yaml", TARGET_COLORS, with_values=False)
+    make_example(repo / "data/own", n_source=8, n_target=6, n_val=3, size=(32, 64))
     params = tiny_params(**{
         "data.source": "folder", "data.target": "folder",
         "data.folder.source.image_size": [32, 64],
@@ -92,23 +90,22 @@ def test_report_names_the_maps_classes_and_says_what_is_missing(repo):
     assert samples["prediction"].shape == (2, 32, 64) and samples["prediction"].max() < 5
 
 
-def test_model_file_describes_itself_and_predict_maps_back_to_each_size(repo, tmp_path):
+def test_model_file_describes_itself_and_predict_maps_back_to_each_size(repo):
     repo, env, _, _ = repo
     model = torch.load(repo / "models/self_train/model.pt", weights_only=True)
     assert model["classes"] == [{"name": n, "color": list(c)} for n, c in zip(CLASSES, PALETTE)]
     assert model["input_size"] == [32, 64] and model["preprocessing"] == "imagenet_rgb"
-    rng = np.random.default_rng(5)
-    sizes = {"a": (50, 70), "b": (32, 64)}
-    for stem, (h, w) in sizes.items():
-        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / f"{stem}.jpg")
-    out = tmp_path / "predictions"
     result = subprocess.run([sys.executable, "-m", "advent.tools.predict", "--model",
-                             "models/self_train/model.pt", "--out", str(out), "--quiet",
-                             str(tmp_path)], cwd=repo, env=env, capture_output=True, text=True)
+                             "models/self_train/model.pt", "--out", "predictions", "--quiet",
+                             "data/own/new"], cwd=repo, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    for stem, (h, w) in sizes.items():
-        assert np.asarray(Image.open(out / "labels" / f"{stem}.png")).shape == (h, w)
-    header = (out / "summary.csv").read_text().splitlines()[0].split(",")
+    sizes = set()
+    for image in (repo / "data/own/new").iterdir():
+        size = Image.open(image).size[::-1]
+        assert np.asarray(Image.open(repo / "predictions/labels" / f"{image.stem}.png")).shape == size
+        sizes.add(size)
+    assert len(sizes) == 2
+    header = (repo / "predictions/summary.csv").read_text().splitlines()[0].split(",")
     assert header[-5:] == list(CLASSES)
 
 

@@ -1,7 +1,19 @@
-"""Small "own data" folders for the folder-kind tests: block scenes of five classes with
-16-bit and colour-coded labels, and the class maps that decode them."""
+"""Example "own data" in plain folders, to try the folder kind before pointing it at
+yours (README: Your own data), and the tests' data: block scenes of five classes
+(ground, wall, sky, box, person), the source labelled half in 16-bit values and half in
+colours, the target's val split colour-coded in another encoding, and the two class
+maps that decode them.
+
+    python scripts/own_data_example.py data/own
+
+writes data/own/{source,target,new}/ and data/own/{classes,target_classes}.yaml:
+source/images + labels, target/images (unlabelled) + val/images + val/labels, and
+new/ (images of several sizes to run advent-predict on).
+"""
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
 import cv2
@@ -43,16 +55,19 @@ def paint(rng: np.random.Generator, label: np.ndarray, look) -> np.ndarray:
 
 def write_class_map(path: Path, colors=SOURCE_COLORS, with_values: bool = True,
                     extra: dict | None = None) -> Path:
+    """The class map of :data:`CLASSES`: their figure palette, label ``colors`` and, with
+    ``with_values``, the 16-bit label :data:`VALUES` (0 and black ignored); ``extra``
+    replaces top-level keys."""
     data = {"name": "blocks5",
-            "classes": [{"name": n, "color": list(c)} for n, c in zip(CLASSES, PALETTE)],
-            "colors": {n: list(c) for n, c in zip(CLASSES, colors)},
-            "ignore": {"colors": [[0, 0, 0]]}}
+            "classes": [{"name": n, "color": list(c)} for n, c in zip(CLASSES, PALETTE)]}
     if with_values:
         data["values"] = dict(zip(CLASSES, VALUES))
-        data["ignore"]["values"] = [0]
+    data["colors"] = {n: list(c) for n, c in zip(CLASSES, colors)}
+    data["ignore"] = {"values": [0], "colors": [[0, 0, 0]]} if with_values else {"colors": [[0, 0, 0]]}
     data.update(extra or {})
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text("# The example's class map (advent/data/classmap.py documents the format)\n"
+                    + yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
     return path
 
 
@@ -107,3 +122,39 @@ def make_target(root: Path, n_train: int = 8, n_val: int = 0, n_test: int = 0,
             if labelled:
                 write_labels_color(base / "labels" / f"{split}{i:03d}.png", label, TARGET_COLORS)
     return root
+
+
+def make_example(root: Path, n_source: int = 200, n_target: int = 200, n_val: int = 50,
+                 size: tuple[int, int] = (64, 128), n_new: int = 6) -> None:
+    """The whole example under ``root`` (see the module docstring)."""
+    h, w = size
+    make_source(root / "source", n_source, size)
+    make_target(root / "target", n_target, n_val, sizes=(size, (h * 5 // 4, w * 5 // 4)))
+    write_class_map(root / "classes.yaml")
+    write_class_map(root / "target_classes.yaml", TARGET_COLORS, with_values=False)
+    rng = np.random.default_rng(2)
+    (root / "new").mkdir(parents=True)
+    for i in range(n_new):
+        nh, nw = (h, w) if i % 2 else (h * 3 // 2, w * 2)
+        Image.fromarray(paint(rng, scene(rng, nh, nw), TARGET_LOOK)).save(root / "new" / f"new{i:03d}.jpg")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", type=Path, help="folder to write (must not exist)")
+    parser.add_argument("--size", nargs=2, type=int, default=(64, 128), metavar=("H", "W"),
+                        help="image size (default 64 128; some target images are 5/4 of it)")
+    parser.add_argument("--source", type=int, default=200, help="source images (default 200)")
+    parser.add_argument("--target", type=int, default=200, help="target train images (default 200)")
+    parser.add_argument("--val", type=int, default=50, help="labelled target val images (default 50)")
+    args = parser.parse_args(argv)
+    if args.root.exists():
+        parser.error(f"{args.root} exists: give a new folder")
+    make_example(args.root, args.source, args.target, args.val, tuple(args.size))
+    print(f"wrote {args.root}/source, target, new, classes.yaml, target_classes.yaml")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
