@@ -50,7 +50,7 @@ def test_outputs_have_each_images_size_and_match_direct_inference(tmp_path, imag
         image = np.asarray(Image.open(path).convert("RGB"))
         resized = np.asarray(Image.fromarray(image).resize(INPUT[::-1], Image.BICUBIC))
         with torch.no_grad():
-            main_logits, _ = segmenter(torch.from_numpy(resized).permute(2, 0, 1)[None])
+            main_logits, _ = segmenter(torch.from_numpy(resized.copy()).permute(2, 0, 1)[None])
         logits = upsample(main_logits, (h, w))
         labels = np.asarray(Image.open(tmp_path / "out/labels" / f"{stem}.png"))
         assert labels.shape == (h, w)
