@@ -80,8 +80,9 @@ def load_model(path: str | os.PathLike) -> tuple[Segmenter, ModelCard]:
 
 def find_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     """The images named by ``inputs``: image files, folders (their PNG/JPEG files, not
-    recursive) and text files listing image paths one a line. Two images of one file stem
-    are refused (their outputs would share names)."""
+    recursive) and text files listing image paths one a line (relative ones from the list
+    file's folder). Two images of one file stem are refused (their outputs would share
+    names)."""
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -89,7 +90,7 @@ def find_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
                             and p.suffix.lower() in IMAGE_SUFFIXES)
         elif item.suffix.lower() == ".txt" and item.is_file():
             lines = [line.strip() for line in item.read_text().splitlines()]
-            found += [Path(line) for line in lines if line and not line.startswith("#")]
+            found += [item.parent / line for line in lines if line and not line.startswith("#")]
         elif item.is_file():
             found.append(item)
         else:
@@ -98,7 +99,7 @@ def find_images(inputs: Sequence[str | os.PathLike]) -> list[Path]:
         raise ValueError(f"no images (.png, .jpg, .jpeg) in {', '.join(map(str, inputs))}")
     stems: dict[str, Path] = {}
     for path in found:
-        if path.stem in stems and stems[path.stem] != path:
+        if path.stem in stems and stems[path.stem].resolve() != path.resolve():
             raise ValueError(f"{stems[path.stem]} and {path} share the file stem "
                              f"{path.stem!r}, and so their output names: rename one")
         stems[path.stem] = path

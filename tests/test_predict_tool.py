@@ -122,3 +122,13 @@ def test_predict_refuses_bad_input_in_one_line(tmp_path, images, capsys, case, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Traceback" not in err[0] and culprit in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_images_come_from_files_folders_and_list_files(tmp_path, images):
+    from advent.apply import find_images
+
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists/some.txt").write_text("# two of them\n../images/wide.png\n\n../images/small.jpg\n")
+    found = find_images([tmp_path / "lists/some.txt", images / "tall.jpg", images])
+    assert [p.name for p in found] == ["wide.png", "small.jpg", "tall.jpg", "exact.png"]
+    assert all(p.is_file() for p in found)

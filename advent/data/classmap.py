@@ -132,6 +132,8 @@ class ClassMap:
             raise RawDataError(f"label {label_path} is a single-channel label but the class map "
                                f"{self.path} gives no values (only colours)")
         table: np.ndarray = self._table  # type: ignore[attr-defined]
+        if raw.size == 0:
+            return raw.astype(np.uint8)
         present = np.flatnonzero(np.bincount(raw.ravel(), minlength=1))
         unlisted = present[table[present] == _UNLISTED]
         if unlisted.size and not self.ignore_unlisted:

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="+", type=Path,
                         help="image files (PNG, JPEG), folders of them, or .txt files listing "
-                             "image paths one a line")
+                             "image paths one a line (relative to the list file's folder)")
     parser.add_argument("--model", required=True, type=Path,
                         help="a model file of this project (models/<method>/model.pt)")
     parser.add_argument("--out", required=True, type=Path,
