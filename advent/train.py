@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from advent.io import torch_save
+from advent.io import UnreadableFileError, load_torch_file, torch_save
 from advent.methods import Batch, Objective
 from advent.params import TrainConfig
 from advent.runtime import init_distributed, is_main_process, resolve_device, seed_everything
@@ -132,8 +132,11 @@ def load_resume_state(path: Path, fingerprint: str) -> dict | None:
     """The checkpoint at ``path`` if it belongs to this exact configuration, else None."""
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return state if state.get("fingerprint") == fingerprint else None
+    try:
+        state = load_torch_file(path, "resume checkpoint")
+    except UnreadableFileError as err:
+        raise UnreadableFileError(f"{err} (delete it to train from the start)") from None
+    return state if isinstance(state, dict) and state.get("fingerprint") == fingerprint else None
 
 
 # ----------------------------------------------------------------------------- the loop

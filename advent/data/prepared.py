@@ -145,9 +145,31 @@ def read_meta(root: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"prepared dataset not found: expected a folder at {root} "
                                 f"(run the prepare stage first)")
     meta = read_json(root / META)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{root / META}: format {meta.get('format')!r} is not {FORMAT!r}")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ValueError(f"{root / META}: format {found!r} is not {FORMAT!r}")
+    _check_meta(root / META, meta)
     return meta
+
+
+def _check_meta(path: Path, meta: dict) -> None:
+    """The keys every reader relies on, each of the right kind; errors name the key."""
+    size = meta.get("image_size")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+        raise ValueError(f"{path}: image_size must be [H, W], got {size!r}")
+    try:
+        get_protocol(meta.get("protocol"))
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    splits = meta.get("splits")
+    if not isinstance(splits, dict) or not splits:
+        raise ValueError(f"{path}: splits must map split names to shards, got {splits!r}")
+    for name, info in splits.items():
+        if not (isinstance(info, dict) and isinstance(info.get("count"), int) and info["count"] >= 0
+                and isinstance(info.get("shards"), list)
+                and all(isinstance(s, str) and "/" not in s for s in info["shards"])):
+            raise ValueError(f"{path}: splits.{name} must hold a count and a list of shard "
+                             f"file names, got {info!r}")
 
 
 class PreparedDataset(torch.utils.data.Dataset):
