@@ -15,11 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from advent.config import ConfigError
+from advent.cli import add_debug_flag, run_tool
+from advent.config import ConfigError, yaml_error_message
 from advent.io import atomic_path
 from advent.params import load_params
 
@@ -38,35 +39,53 @@ def merge(base, preset, path: str = "") -> None:
             base[key] = value
 
 
-def main() -> None:
+def _load(yaml: YAML, path: Path):
+    """The round-trip YAML of ``path``; a syntax error names the line and column."""
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"))
+    except YAMLError as err:
+        raise ConfigError(yaml_error_message(path, err)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", nargs="?", help="preset name (a file presets/<name>.yaml)")
     p.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     p.add_argument("--presets", type=Path, default=PRESETS, help="preset folder (default: presets/)")
     p.add_argument("--list", action="store_true", help="list the presets")
-    args = p.parse_args()
+    add_debug_flag(p)
+    args = p.parse_args(argv)
     names = sorted(f.stem for f in args.presets.glob("*.yaml"))
     if args.list or not args.name:
         print("\n".join(names))
-        return
+        return 0
     if args.name not in names:
-        sys.exit(f"use_preset: no preset {args.name!r}; known: {', '.join(names)}")
+        raise ValueError(f"no preset {args.name!r} in {args.presets}; known: {', '.join(names)}")
     yaml = YAML()
-    params = yaml.load(args.params.read_text())
+    params = _load(yaml, args.params)
+    preset_file = args.presets / f"{args.name}.yaml"
     try:
-        merge(params, yaml.load((args.presets / f"{args.name}.yaml").read_text()))
-        text = io.StringIO()
-        yaml.dump(params, text)
-        with tempfile.TemporaryDirectory() as scratch:
-            check = Path(scratch) / "params.yaml"
-            check.write_text(text.getvalue())
+        merge(params, _load(yaml, preset_file))
+    except ConfigError as err:
+        raise ConfigError(f"{preset_file}: {err}") from None
+    text = io.StringIO()
+    yaml.dump(params, text)
+    with tempfile.TemporaryDirectory() as scratch:
+        check = Path(scratch) / "params.yaml"
+        check.write_text(text.getvalue())
+        try:
             load_params(check)  # strict check before anything is replaced
-    except (ConfigError, ValueError) as err:
-        sys.exit(f"use_preset: {args.name}: {err}")
+        except ConfigError as err:
+            raise ConfigError(f"{args.params} with preset {args.name}: "
+                              f"{str(err).replace(str(check), str(args.params))}") from None
     with atomic_path(args.params) as tmp:
         tmp.write_text(text.getvalue())
-    print(f"params.yaml now uses preset {args.name}; run `dvc repro` (or `dvc exp run`)")
+    print(f"{args.params} now uses preset {args.name}; run `dvc repro` (or `dvc exp run`)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_tool(main, name="use_preset"))
