@@ -24,7 +24,7 @@ class ConfigError(ValueError):
     """A parameter is unknown, missing or of the wrong type."""
 
 
-def yaml_error_message(path: str | os.PathLike, err: Exception) -> str:
+def _yaml_error_message(path: str | os.PathLike, err: Exception) -> str:
     """``path:line:column: problem`` of a YAML syntax error (PyYAML's or ruamel's), 1-based."""
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     problem = getattr(err, "problem", None) or str(err).splitlines()[0]
@@ -42,7 +42,7 @@ def load_yaml(path: str | os.PathLike) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise ConfigError(yaml_error_message(path, err)) from None
+        raise ConfigError(_yaml_error_message(path, err)) from None
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not a UTF-8 text file (byte {err.start}): "
                           f"not a parameter file") from None
@@ -174,3 +174,28 @@ def from_dict(cls: type[T], data: Any, key: str = "") -> T:
 def to_dict(obj: Any) -> Any:
     """Dataclass -> plain dict (for logging the parameters a run used)."""
     return dataclasses.asdict(obj)
+
+
+def field_paths(cls: type) -> list[str]:
+    """Dotted names of every parameter of dataclass ``cls``, nested sections expanded, in
+    declaration order: the keys a complete parameter file names."""
+    hints = typing.get_type_hints(cls)
+    paths = []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            paths += [f"{f.name}.{sub}" for sub in field_paths(tp)]
+        else:
+            paths.append(f.name)
+    return paths
+
+
+def mapping_paths(data: dict) -> list[str]:
+    """Dotted names of the leaves of a nested mapping (a parsed parameter file), in order."""
+    paths = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            paths += [f"{key}.{sub}" for sub in mapping_paths(value)]
+        else:
+            paths.append(str(key))
+    return paths

@@ -107,16 +107,12 @@ class RawDatasetConfig:
     raw_root: folder holding the raw layout (or one level above it).
     download: fetch the public archives into raw_root when the layout is not there.
     image_size: (H, W) of prepared images and labels.
-    val_count, seed: Cityscapes only - official-train images held out as split "val",
-      drawn with this seed.
     on_size_mismatch: image and label of different sizes: error | skip | resize.
     """
 
     raw_root: str
     image_size: tuple[int, int]
     download: bool = False
-    val_count: int = 200
-    seed: int = 1234
     on_size_mismatch: Literal["error", "skip", "resize"] = "error"
 
     def validate(self, key: str) -> None:
@@ -125,7 +121,30 @@ class RawDatasetConfig:
         if not all(MIN_IMAGE_SIDE <= side <= MAX_IMAGE_SIDE for side in self.image_size):
             raise ConfigError(f"{key}.image_size: each side must be in [{MIN_IMAGE_SIDE}, "
                               f"{MAX_IMAGE_SIDE}], got {list(self.image_size)}")
+
+
+@dataclass(frozen=True)
+class CityscapesConfig(RawDatasetConfig):
+    """The target dataset: its splits and the resolution it is scored at.
+
+    val_count, seed: official-train images held out as split "val", drawn with this seed.
+    test_label_size: (H, W) of the ``test`` split's labels (official val), or null for
+      image_size like every other split. The paper scores against full-resolution
+      labels, [1024, 2048] (the official TEST.OUTPUT_SIZE_TARGET); the test images stay
+      at image_size and evaluation upsamples the logits to the label size.
+    """
+
+    val_count: int = 200
+    seed: int = 1234
+    test_label_size: tuple[int, int] | None = None
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
         _at_least(key, self, 0, "val_count", "seed")
+        if self.test_label_size is not None and not all(
+                MIN_IMAGE_SIDE <= side <= MAX_IMAGE_SIDE for side in self.test_label_size):
+            raise ConfigError(f"{key}.test_label_size: each side must be in [{MIN_IMAGE_SIDE}, "
+                              f"{MAX_IMAGE_SIDE}] (or null), got {list(self.test_label_size)}")
 
 
 @dataclass(frozen=True)
@@ -137,7 +156,7 @@ class DataConfig:
     synthetic: SyntheticConfig
     gta5: RawDatasetConfig = field(default_factory=lambda: RawDatasetConfig("data/raw/gta5", (720, 1280)))
     synthia: RawDatasetConfig = field(default_factory=lambda: RawDatasetConfig("data/raw/synthia", (760, 1280)))
-    cityscapes: RawDatasetConfig = field(default_factory=lambda: RawDatasetConfig("data/raw/cityscapes", (512, 1024)))
+    cityscapes: CityscapesConfig = field(default_factory=lambda: CityscapesConfig("data/raw/cityscapes", (512, 1024)))
 
     def validate(self, key: str) -> None:
         if (self.source == "synthetic") != (self.target == "synthetic"):

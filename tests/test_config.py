@@ -70,3 +70,30 @@ def test_int_accepted_as_float_but_bool_is_not():
         from_dict(C, {"x": True})
     with pytest.raises(ConfigError, match=r"r"):
         from_dict(C, {"x": 1, "r": [0.1]})
+
+
+def test_cityscapes_only_keys(tmp_path):
+    """The hold-out and the test label size belong to Cityscapes, the one dataset with
+    val and test splits; elsewhere they are unknown keys."""
+    data = _defaults()
+    data["data"]["cityscapes"]["test_label_size"] = [1024, 2048]
+    assert load_params(_write(tmp_path, data)).data.cityscapes.test_label_size == (1024, 2048)
+    assert load_params(ROOT / "params.yaml").data.cityscapes.test_label_size is None
+    data["data"]["cityscapes"]["test_label_size"] = [4, 2048]
+    with pytest.raises(ConfigError, match=r"data\.cityscapes\.test_label_size must be at least 8 x 8"):
+        load_params(_write(tmp_path, data))
+    data = _defaults()
+    data["data"]["gta5"]["val_count"] = 10
+    with pytest.raises(ConfigError, match=r"unknown parameter data\.gta5\.val_count"):
+        load_params(_write(tmp_path, data))
+
+
+def test_field_paths_name_every_nested_key():
+    from advent.config import field_paths, mapping_paths
+    from advent.params import Params
+
+    paths = field_paths(Params)
+    assert {"data.cityscapes.test_label_size", "data.gta5.image_size", "adapt.minent.cp_mu",
+            "train.seed"} <= set(paths)
+    assert "data.gta5.val_count" not in paths and "adapt.minent" not in paths
+    assert mapping_paths({"a": {"b": 1, "c": [1, 2]}, "d": None}) == ["a.b", "a.c", "d"]

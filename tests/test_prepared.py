@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from advent.data.prepared import PreparedDataset, PreparedWriter, class_histogram
-from advent.io import atomic_path
+from advent.data.prepared import PreparedDataset, PreparedWriter, class_histogram, read_meta
+from advent.io import atomic_path, write_json
 
 
 def _sample(rng, h=8, w=12):
@@ -58,6 +58,33 @@ def test_errors_name_the_path(tmp_path, rng):
         with PreparedWriter(tmp_path / "empty", "toy", "cityscapes19", (8, 12)):
             pass
     assert not (tmp_path / "empty").exists()
+
+
+def test_split_with_its_own_label_size(tmp_path, rng):
+    """Full-resolution evaluation labels: the test split's labels are (16, 24) while every
+    image, and the other splits' labels, are (8, 12); meta.json says so for that split only."""
+    with PreparedWriter(tmp_path / "ds", "toy", "cityscapes19", (8, 12),
+                        label_sizes={"test": (16, 24)}) as w:
+        w.add("train", "a", *_sample(rng))
+        image, label = _sample(rng)[0], rng.integers(0, 19, (16, 24), dtype=np.uint8)
+        w.add("test", "t", image, label)
+        with pytest.raises(ValueError, match=r"test/u: label must be \(16, 24\)"):
+            w.add("test", "u", *_sample(rng))
+        with pytest.raises(ValueError, match=r"train/b: label must be \(8, 12\)"):
+            w.add("train", "b", image, label)
+    meta = read_meta(tmp_path / "ds")
+    assert meta["splits"]["test"]["label_size"] == [16, 24] and "label_size" not in meta["splits"]["train"]
+    test = PreparedDataset(tmp_path / "ds", "test")
+    assert test.image_size == (8, 12) and test.label_size == (16, 24)
+    got_image, got_label, _ = test[0]
+    assert got_image.shape == (3, 8, 12) and got_label.shape == (16, 24)
+    np.testing.assert_array_equal(got_label.numpy(), label)
+    assert PreparedDataset(tmp_path / "ds", "train").label_size == (8, 12)
+    # a label of another size than the split declares is refused when read
+    meta["splits"]["test"]["label_size"] = [8, 12]
+    write_json(tmp_path / "ds" / "meta.json", meta)
+    with pytest.raises(ValueError, match=r"test:t: label shape \(16, 24\) is not the split's label_size"):
+        PreparedDataset(tmp_path / "ds", "test").read_arrays(0)
 
 
 def test_corrupt_shard_is_named(tmp_path, rng):

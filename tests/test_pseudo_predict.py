@@ -37,3 +37,33 @@ def test_ensemble_is_the_weighted_mean_of_upsampled_logits():
         torch.testing.assert_close(ensemble_logits([a, b], images, [1.0, 3.0]), 0.25 * la + 0.75 * lb)
         torch.testing.assert_close(ensemble_logits([a, b], images), (la + lb) / 2)
         assert ensemble_logits([a], images, size=(64, 96)).shape == (2, 5, 64, 96)
+
+
+def test_evaluation_upsamples_logits_to_full_resolution_labels(tmp_path):
+    """The paper's protocol: a test split whose labels are twice the image size is
+    scored at the labels' size, with the logits upsampled to it before the argmax."""
+    from advent.data.prepared import PreparedDataset, PreparedWriter
+    from advent.predict import confusion_matrix_of, iterate_predictions
+
+    rng = np.random.default_rng(0)
+    with PreparedWriter(tmp_path / "ds", "toy", "cityscapes19", (16, 24),
+                        label_sizes={"test": (32, 48)}) as w:
+        for i in range(3):
+            label = rng.integers(0, 19, (32, 48), dtype=np.uint8)
+            label[:2] = 255
+            w.add("test", f"t{i}", rng.integers(0, 256, (16, 24, 3), dtype=np.uint8), label)
+    dataset = PreparedDataset(tmp_path / "ds", "test")
+    torch.manual_seed(0)
+    model = build_segmenter(ModelConfig(width=4), 19).eval()
+    batches = list(iterate_predictions([model], dataset, torch.device("cpu"), batch_size=2))
+    assert [tuple(logits.shape) for _, _, logits, _ in batches] == [(2, 19, 32, 48), (1, 19, 32, 48)]
+    expected = np.zeros((19, 19), dtype=np.int64)
+    for k in range(len(dataset)):
+        image, label, _ = dataset[k]
+        with torch.no_grad():
+            prediction = upsample(model(image[None])[0], (32, 48)).argmax(1)[0].numpy()
+        valid = label.numpy() != 255
+        np.add.at(expected, (label.numpy()[valid], prediction[valid]), 1)
+    matrix = confusion_matrix_of([model], dataset, torch.device("cpu"), 19, batch_size=2)
+    np.testing.assert_array_equal(matrix, expected)
+    assert matrix.sum() == 3 * 30 * 48  # every valid full-resolution pixel, once

@@ -217,6 +217,39 @@ def test_cityscapes_in_synthia16_space(tmp_path):
             label, resize(expected_ids(raw["val"][name][1], composed), OUT_HW, Image.NEAREST))
 
 
+def test_cityscapes_test_labels_at_full_resolution(tmp_path):
+    """test_label_size = the raw size: test labels are the raw labels mapped, never
+    resized; images (all splits) and train/val labels are resized to image_size."""
+    raw = make_cityscapes(tmp_path / "cs", n_train=4, n_val=2, size=(16, 32))
+    prepare("cityscapes", tmp_path / "cs", tmp_path / "out", OUT_HW, val_count=1,
+            test_label_size=(16, 32), workers=2, progress=False)
+    test = PreparedDataset(tmp_path / "out", "test")
+    assert test.image_size == OUT_HW and test.label_size == (16, 32)
+    for name, (image, label) in by_id(test).items():
+        np.testing.assert_array_equal(image, resize(raw["val"][name][0], OUT_HW, Image.BICUBIC))
+        np.testing.assert_array_equal(label, expected_ids(raw["val"][name][1],
+                                                          CITYSCAPES_LABEL_ID_TO_TRAIN_ID))
+    for split in ("train", "val"):
+        for name, (_, label) in by_id(PreparedDataset(tmp_path / "out", split)).items():
+            np.testing.assert_array_equal(label, resize(expected_ids(raw["train"][name][1],
+                                                        CITYSCAPES_LABEL_ID_TO_TRAIN_ID),
+                                                        OUT_HW, Image.NEAREST))
+    splits = read_meta(tmp_path / "out")["splits"]
+    assert splits["test"]["label_size"] == [16, 32]
+    assert "label_size" not in splits["train"] and "label_size" not in splits["val"]
+    # the option is part of the fingerprint: without it the same call prepares again, and
+    # writes no label_size at all (the format of a dataset prepared before the option)
+    again = prepare("cityscapes", tmp_path / "cs", tmp_path / "out", OUT_HW, val_count=1,
+                    workers=1, progress=False)
+    assert not again.skipped
+    assert all("label_size" not in info for info in read_meta(tmp_path / "out")["splits"].values())
+    assert "test_label_size" not in read_meta(tmp_path / "out")["source"]
+    make_gta5(tmp_path / "gta5", n=1)
+    with pytest.raises(ValueError, match=r"gta5: test_label_size needs a test split, and gta5 prepares only \[.train.\]"):
+        prepare("gta5", tmp_path / "gta5", tmp_path / "g", OUT_HW, test_label_size=(16, 32),
+                progress=False)
+
+
 def test_cityscapes_table_matches_cityscapesscripts():
     labels_mod = pytest.importorskip("cityscapesscripts.helpers.labels")
     theirs = {l.id: l.trainId for l in labels_mod.labels if l.id >= 0}

@@ -164,6 +164,15 @@ def test_qualitative_grid(tmp_path):
         plots.plot_qualitative_grid([i.astype(np.float32) - 100 for i in imgs], gts, preds, CS, tmp_path / "g5.png")
     with pytest.raises(ValueError, match="shape"):
         plots.plot_qualitative_grid(imgs, gts, {"m": [gts[0][:8], gts[1]]}, CS, tmp_path / "g4.png")
+    # test labels kept at full resolution: maps twice the image size, same aspect ratio
+    big = {m: [np.kron(g, np.ones((2, 2), dtype=g.dtype)) for g in gts] for m in ("gt", "AdvEnt")}
+    _assert_png(plots.plot_qualitative_grid(imgs, big["gt"], {"AdvEnt": big["AdvEnt"]}, CS,
+                                            tmp_path / "g6.png"))
+    with pytest.raises(ValueError, match="aspect ratio"):
+        plots.plot_qualitative_grid([i[:, :24] for i in imgs], big["gt"], {"AdvEnt": big["AdvEnt"]},
+                                    CS, tmp_path / "g7.png")
+    with pytest.raises(ValueError, match="ground-truth shape"):
+        plots.plot_qualitative_grid(imgs, big["gt"], {"AdvEnt": gts}, CS, tmp_path / "g8.png")
 
 
 # --- compare -------------------------------------------------------------------------------

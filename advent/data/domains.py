@@ -14,7 +14,7 @@ from advent.data.download import fetch_dataset
 from advent.data.raw import prepare
 from advent.data.registry import get_kind
 from advent.data.synthetic import prepare_synthetic
-from advent.params import DataConfig, RawDatasetConfig
+from advent.params import CityscapesConfig, DataConfig, RawDatasetConfig
 
 
 def prepare_domain(cfg: DataConfig, domain: Literal["source", "target"], out: Path,
@@ -36,5 +36,7 @@ def prepare_domain(cfg: DataConfig, domain: Literal["source", "target"], out: Pa
             f"Put the dataset there (or point raw_root at it){fix}")
     else:
         root = kind.find_root(root)
-    prepare(name, root, out, raw.image_size, protocol=cfg.protocol, val_count=raw.val_count,
-            seed=raw.seed, workers=workers, on_size_mismatch=raw.on_size_mismatch)
+    splits = ({"val_count": raw.val_count, "seed": raw.seed, "test_label_size": raw.test_label_size}
+              if isinstance(raw, CityscapesConfig) else {})
+    prepare(name, root, out, raw.image_size, protocol=cfg.protocol, workers=workers,
+            on_size_mismatch=raw.on_size_mismatch, **splits)

@@ -3,12 +3,17 @@
 A prepared dataset is a folder::
 
     meta.json                 format, name, protocol, image size, splits -> shard files + counts
+                              (+ a split's label_size when its labels are not image size)
     <split>-00000.tar ...     tar shards; per sample two members:
                                 <id>.image.png   (H, W, 3) uint8 RGB (or .image.jpg)
                                 <id>.label.png   (H, W) uint8 train ids, 255 = ignore
+                                                 (Hl, Wl) for a split with a label_size
 
 Few large shards instead of one file per image keep ``dvc status`` fast on 25k-image
 datasets, and reading a sample is one seek + one PNG decode, with no resizing.
+A split may keep its labels at another size than its images (the paper scores Cityscapes
+val against full-resolution labels while the network sees downsized images): consumers
+upsample predictions to the label size.
 Nothing downstream knows whether the folder came from the procedural generator,
 GTA5, SYNTHIA or Cityscapes.
 """
@@ -19,6 +24,7 @@ import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -47,7 +53,9 @@ class PreparedWriter:
     """Write a prepared dataset atomically: the folder appears only on ``close()``.
 
     Use as a context manager; an exception inside leaves any previous dataset at
-    ``root`` untouched and removes the partial one.
+    ``root`` untouched and removes the partial one. ``label_sizes`` gives the (H, W) of
+    the labels of splits whose labels are not ``image_size`` (recorded per split in
+    ``meta.json``).
 
     >>> with PreparedWriter(root, "synthetic-source", "cityscapes19", (64, 128)) as w:
     ...     w.add("train", "000001", image, label)
@@ -55,7 +63,8 @@ class PreparedWriter:
 
     def __init__(self, root: str | os.PathLike, name: str, protocol: str,
                  image_size: tuple[int, int], shard_size: int = 1000,
-                 image_format: str = "png", extra_meta: dict | None = None) -> None:
+                 image_format: str = "png", extra_meta: dict | None = None,
+                 label_sizes: Mapping[str, tuple[int, int]] | None = None) -> None:
         if image_format not in ("png", "jpg"):
             raise ValueError(f"image_format must be 'png' or 'jpg', got {image_format!r}")
         get_protocol(protocol)  # fail early on a bad name
@@ -66,6 +75,7 @@ class PreparedWriter:
         self.shard_size = shard_size
         self.image_format = image_format
         self.extra_meta = dict(extra_meta or {})
+        self.label_sizes = {split: (int(h), int(w)) for split, (h, w) in (label_sizes or {}).items()}
         self._ctx = atomic_path(self.root)
         self._tmp: Path | None = None
         self._splits: dict[str, dict] = {}
@@ -78,13 +88,15 @@ class PreparedWriter:
         return self
 
     def add(self, split: str, sample_id: str, image: np.ndarray, label: np.ndarray) -> None:
-        """Append one sample. ``image`` (H, W, 3) uint8, ``label`` (H, W) uint8."""
+        """Append one sample. ``image`` (H, W, 3) uint8, ``label`` (H, W) uint8, or the
+        split's label size."""
         h, w = self.image_size
         if image.shape != (h, w, 3) or image.dtype != np.uint8:
             raise ValueError(f"{split}/{sample_id}: image must be ({h}, {w}, 3) uint8, "
                              f"got {image.shape} {image.dtype}")
-        if label.shape != (h, w) or label.dtype != np.uint8:
-            raise ValueError(f"{split}/{sample_id}: label must be ({h}, {w}) uint8, "
+        lh, lw = self.label_sizes.get(split, self.image_size)
+        if label.shape != (lh, lw) or label.dtype != np.uint8:
+            raise ValueError(f"{split}/{sample_id}: label must be ({lh}, {lw}) uint8, "
                              f"got {label.shape} {label.dtype}")
         encoded = encode_png(image) if self.image_format == "png" else encode_jpg(image)
         self.add_encoded(split, sample_id, encoded, encode_png(label))
@@ -96,7 +108,11 @@ class PreparedWriter:
         if sample_id in ids:
             raise ValueError(f"{split}: duplicate sample id {sample_id!r}")
         ids.add(sample_id)
-        info = self._splits.setdefault(split, {"count": 0, "shards": []})
+        info = self._splits.get(split)
+        if info is None:
+            info = self._splits[split] = {"count": 0, "shards": []}
+            if split in self.label_sizes:
+                info["label_size"] = list(self.label_sizes[split])
         if info["count"] % self.shard_size == 0:
             self._close_shard(split)
             shard = f"{split}-{len(info['shards']):05d}.tar"
@@ -176,8 +192,10 @@ class PreparedDataset(torch.utils.data.Dataset):
     """One split of a prepared dataset.
 
     Items are ``(image, label, index)``: image (3, H, W) uint8 RGB, label (H, W) int64
-    train ids (255 = ignore). Normalisation happens in the model, so the checkpoint
-    carries its own preprocessing and uint8 batches stay small on the way to a GPU.
+    train ids (255 = ignore), or (Hl, Wl) = ``label_size`` when the split keeps its
+    labels at another size (predictions are then upsampled to it). Normalisation happens
+    in the model, so the checkpoint carries its own preprocessing and uint8 batches stay
+    small on the way to a GPU.
     """
 
     def __init__(self, root: str | os.PathLike, split: str) -> None:
@@ -193,6 +211,10 @@ class PreparedDataset(torch.utils.data.Dataset):
         self.meta = meta
         self.protocol: Protocol = get_protocol(meta["protocol"])
         self.image_size: tuple[int, int] = tuple(meta["image_size"])
+        # None: each label has its image's size (every split written without a label_size)
+        self._label_size: tuple[int, int] | None = (tuple(info["label_size"]) if "label_size" in info
+                                                    else None)
+        self.label_size: tuple[int, int] = self._label_size or self.image_size
         self.shards = [self.root / s for s in info["shards"]]
         self.ids, self._images, self._labels = self._index()
         if len(self.ids) != info["count"]:
@@ -238,14 +260,18 @@ class PreparedDataset(torch.utils.data.Dataset):
         return handle.read(member.size)
 
     def read_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(H, W, 3) uint8 image and (H, W) uint8 label of sample ``index``."""
+        """(H, W, 3) uint8 image and (H, W) uint8 label (or ``label_size``) of sample ``index``."""
         name = f"{self.root}/{self.split}:{self.ids[index]}"
         try:
             image = np.asarray(Image.open(io.BytesIO(self._read(self._images[index]))).convert("RGB"))
             label = np.asarray(Image.open(io.BytesIO(self._read(self._labels[index]))))
         except OSError as err:
             raise ValueError(f"{name}: cannot decode ({err})") from None
-        if label.ndim != 2 or label.shape != image.shape[:2]:
+        if self._label_size is not None:
+            if label.shape != self._label_size:
+                raise ValueError(f"{name}: label shape {label.shape} is not the split's label_size "
+                                 f"{self._label_size} ({self.root / META})")
+        elif label.ndim != 2 or label.shape != image.shape[:2]:
             raise ValueError(f"{name}: label shape {label.shape} does not fit image {image.shape}")
         return image, label
 

@@ -5,6 +5,8 @@ to train ids, is registered in :mod:`advent.data.registry` (layouts: :mod:`adven
 
 Images are resized bicubic, labels nearest, both to ``image_size`` = (H, W); labels
 become train ids of the protocol with 255 = ignore (ids outside the table -> 255).
+Cityscapes' ``test`` labels can be kept at another size (``test_label_size``; the paper
+scores against the full-resolution 1024 x 2048 labels), recorded in ``meta.json``.
 Decoding, mapping, resizing and PNG encoding run in a process pool; the parent only
 appends the encoded bytes to the shards, in input order, so the output does not depend
 on the number of workers.
@@ -48,6 +50,7 @@ class _Settings:
     table: np.ndarray = field(repr=False)
     image_format: str
     on_size_mismatch: str
+    label_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # split -> (H, W)
 
 
 _SETTINGS: _Settings | None = None
@@ -64,9 +67,11 @@ def _init_worker(settings: _Settings) -> None:
 
 
 def process_sample(sample: RawSample, dataset: str, image_size: tuple[int, int],
-                   table: np.ndarray, on_size_mismatch: str = "error"
+                   table: np.ndarray, on_size_mismatch: str = "error",
+                   label_size: tuple[int, int] | None = None
                    ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Decode, map and resize one pair: ((H, W, 3) uint8 image, (H, W) uint8 train ids).
+    """Decode, map and resize one pair: ((H, W, 3) uint8 image, (H, W) uint8 train ids),
+    the label to ``label_size`` instead when given.
 
     Returns ``None`` when the sizes differ and ``on_size_mismatch == "skip"``.
     """
@@ -84,15 +89,17 @@ def process_sample(sample: RawSample, dataset: str, image_size: tuple[int, int],
     h, w = image_size
     if image.shape[:2] != (h, w):
         image = np.asarray(Image.fromarray(image).resize((w, h), Image.BICUBIC))
-    if label.shape != (h, w):
-        label = np.asarray(Image.fromarray(label).resize((w, h), Image.NEAREST))
+    lh, lw = label_size or image_size
+    if label.shape != (lh, lw):
+        label = np.asarray(Image.fromarray(label).resize((lw, lh), Image.NEAREST))
     return image, label
 
 
 def _work(sample: RawSample) -> tuple[RawSample, bytes | None, bytes | None]:
     s = _SETTINGS
     assert s is not None, "worker not initialised"
-    out = process_sample(sample, s.dataset, s.image_size, s.table, s.on_size_mismatch)
+    out = process_sample(sample, s.dataset, s.image_size, s.table, s.on_size_mismatch,
+                         s.label_sizes.get(sample.split))
     if out is None:
         return sample, None, None
     image, label = out
@@ -140,7 +147,8 @@ def prepare(dataset: str, raw_root: str | os.PathLike, out: str | os.PathLike,
             val_count: int = 200, seed: int = 1234, splits: Sequence[str] | None = None,
             list_file: str | os.PathLike | None = None, workers: int | None = None,
             image_format: str = "png", on_size_mismatch: str = "error",
-            shard_size: int = 1000, progress: bool = True) -> PrepareResult:
+            shard_size: int = 1000, progress: bool = True,
+            test_label_size: tuple[int, int] | None = None) -> PrepareResult:
     """Prepare a raw dataset into ``out`` (a prepared-dataset folder); see the module doc.
 
     * ``image_size`` (H, W) of every prepared image and label.
@@ -152,6 +160,8 @@ def prepare(dataset: str, raw_root: str | os.PathLike, out: str | os.PathLike,
     * ``workers``: processes decoding/resizing/encoding (default: all cores; 1 = in-process).
     * ``on_size_mismatch``: image and label of different sizes -> ``error`` (default),
       ``skip`` (listed in meta.json under ``skipped_samples``) or ``resize`` each on its own.
+    * ``test_label_size``: Cityscapes only, (H, W) of the ``test`` split's labels (default:
+      ``image_size``); [1024, 2048] keeps official val's labels at full resolution.
 
     Does nothing (``skipped=True``) when ``out`` holds a dataset made from the same inputs
     with the same arguments.
@@ -172,6 +182,9 @@ def prepare(dataset: str, raw_root: str | os.PathLike, out: str | os.PathLike,
     out = Path(out)
 
     query = kind.query(splits, val_count, seed, list_file)
+    if test_label_size is not None and "test" not in query.splits:
+        raise ValueError(f"{dataset}: test_label_size needs a test split, and {dataset} "
+                         f"prepares only {list(query.splits)}")
     samples = kind.list_samples(raw_root, query)
 
     args = {"image_size": [h, w], "protocol": protocol, "splits": list(query.splits),
@@ -179,6 +192,10 @@ def prepare(dataset: str, raw_root: str | os.PathLike, out: str | os.PathLike,
             "shard_size": shard_size, "list_file": str(list_file) if list_file else None}
     if kind.holdout:
         args.update(val_count=val_count, seed=seed)
+    label_sizes = {}
+    if test_label_size is not None:  # absent otherwise: same fingerprint as before the option
+        label_sizes["test"] = (int(test_label_size[0]), int(test_label_size[1]))
+        args["test_label_size"] = list(label_sizes["test"])
     fp = fingerprint(dataset, raw_root, samples, args)
     meta = _up_to_date(out, fp)
     if meta is not None:
@@ -188,7 +205,7 @@ def prepare(dataset: str, raw_root: str | os.PathLike, out: str | os.PathLike,
                              time.monotonic() - t0, list(meta.get("skipped_samples", [])))
 
     workers = max(1, workers or os.cpu_count() or 1)
-    settings = _Settings(dataset, (h, w), table, image_format, on_size_mismatch)
+    settings = _Settings(dataset, (h, w), table, image_format, on_size_mismatch, label_sizes)
     extra = {"fingerprint": fp, "source": {"dataset": dataset, "raw_root": str(raw_root),
                                            "prepare_version": PREPARE_VERSION, **args}}
     skipped: list[str] = []
@@ -196,7 +213,8 @@ def prepare(dataset: str, raw_root: str | os.PathLike, out: str | os.PathLike,
     from tqdm import tqdm  # progress bar on stderr
 
     with PreparedWriter(out, dataset, protocol, (h, w), shard_size=shard_size,
-                        image_format=image_format, extra_meta=extra) as writer, \
+                        image_format=image_format, extra_meta=extra,
+                        label_sizes=label_sizes) as writer, \
             tqdm(total=len(samples), desc=f"prepare {dataset}", unit="img",
                  disable=not progress, file=sys.stderr) as bar:
         for sample, image_bytes, label_bytes in _run(samples, settings, workers):

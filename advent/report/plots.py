@@ -104,7 +104,9 @@ def plot_qualitative_grid(
 
     images: (H, W, 3) uint8 RGB (floats in [0, 1] accepted; network inputs are refused); ground_truth and predictions: (H, W) train ids (255 =
     ignore, drawn black); entropies: (H, W) normalised entropy, drawn with a fixed
-    colormap on [0, 1]. Each method's sequence must have one map per image.
+    colormap on [0, 1]. Each method's sequence must have one map per image. The maps of a
+    row share the ground truth's shape; the image may have another size of the same aspect
+    ratio (test labels kept at full resolution, predictions upsampled to them).
     """
     n = len(images)
     if n == 0:
@@ -140,15 +142,18 @@ def plot_qualitative_grid(
         if img.dtype != np.uint8 and not (np.issubdtype(img.dtype, np.floating) and img.min() >= 0 and img.max() <= 1):
             raise ValueError(f"image {r}: expected uint8 RGB (or floats in [0, 1]), got {img.dtype} "
                              f"in [{img.min():.3g}, {img.max():.3g}]")
-        hw = img.shape[:2]
+        hw = np.asarray(ground_truth[r]).shape[:2]
+        if img.shape[0] * hw[1] != img.shape[1] * hw[0]:
+            raise ValueError(f"image {r}: shape {img.shape[:2]} is not the aspect ratio of its "
+                             f"ground truth {hw}")
         panels: list[tuple[str, np.ndarray]] = [("rgb", img), ("label", np.asarray(ground_truth[r]))]
         for m in chosen:
             panels.append(("label", np.asarray(predictions[m][r])))
             if entropies is not None:
                 panels.append(("entropy", np.asarray(entropies[m][r], dtype=np.float32)))
         for c, (kind, arr) in enumerate(panels):
-            if arr.shape[:2] != hw:
-                raise ValueError(f"row {r}, column {cols[c]!r}: shape {arr.shape[:2]} != image shape {hw}")
+            if kind != "rgb" and arr.shape[:2] != hw:
+                raise ValueError(f"row {r}, column {cols[c]!r}: shape {arr.shape[:2]} != ground-truth shape {hw}")
             ax = axes[r, c]
             if kind == "rgb":
                 ax.imshow(arr)

@@ -8,7 +8,8 @@ Examples:
   advent-prepare-raw --dataset gta5 --raw-root data/raw/gta5 \\
       --out data/prepared/gta5 --image-size 720 1280
   advent-prepare-raw --dataset cityscapes --raw-root data/raw/cityscapes \\
-      --out data/prepared/cityscapes --image-size 512 1024 --val-count 200
+      --out data/prepared/cityscapes --image-size 512 1024 --val-count 200 \\
+      --test-label-size 1024 2048     # test labels at full resolution (the paper's scoring)
   advent-prepare-raw --dataset cityscapes --raw-root data/raw/cityscapes \\
       --out data/prepared/cityscapes16 --image-size 512 1024 --protocol synthia16
 """
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Cityscapes: seed of the val hold-out draw (default 1234)")
     parser.add_argument("--splits", nargs="+", choices=all_splits(), default=None,
                         help="Cityscapes: prepared splits to write (default: all)")
+    parser.add_argument("--test-label-size", nargs=2, type=int, metavar=("H", "W"), default=None,
+                        help="Cityscapes: size of the test split's labels (default: --image-size; "
+                             "1024 2048 = full resolution, as the paper scores)")
     parser.add_argument("--list-file", type=Path, default=None,
                         help="GTA5/SYNTHIA: text file of sample ids to use (default: all)")
     parser.add_argument("--workers", type=int, default=None,
@@ -74,7 +78,8 @@ def run(argv: list[str] | None = None) -> int:
                      protocol=args.protocol, val_count=args.val_count, seed=args.seed,
                      splits=args.splits, list_file=args.list_file, workers=args.workers,
                      image_format=args.image_format, on_size_mismatch=args.on_size_mismatch,
-                     shard_size=args.shard_size, progress=not args.quiet)
+                     shard_size=args.shard_size, progress=not args.quiet,
+                     test_label_size=tuple(args.test_label_size) if args.test_label_size else None)
     print(result_json(result))
     return 0
 
