@@ -80,7 +80,7 @@ def test_cityscapes_only_keys(tmp_path):
     assert load_params(_write(tmp_path, data)).data.cityscapes.test_label_size == (1024, 2048)
     assert load_params(ROOT / "params.yaml").data.cityscapes.test_label_size is None
     data["data"]["cityscapes"]["test_label_size"] = [4, 2048]
-    with pytest.raises(ConfigError, match=r"data\.cityscapes\.test_label_size must be at least 8 x 8"):
+    with pytest.raises(ConfigError, match=r"data\.cityscapes\.test_label_size: each side must be in \[8, 8192\]"):
         load_params(_write(tmp_path, data))
     data = _defaults()
     data["data"]["gta5"]["val_count"] = 10
