@@ -28,8 +28,10 @@ def _yaml_error_message(path: str | os.PathLike, err: Exception) -> str:
     """``path:line:column: problem`` of a YAML syntax error (PyYAML's or ruamel's), 1-based."""
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-    context = getattr(err, "context", None)
+    context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    if context and start is not None and start is not mark:  # where the broken part began
+        context += f" that starts at line {start.line + 1}, column {start.column + 1}"
     return f"{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")
 
 

@@ -132,18 +132,32 @@ class PreparedWriter:
         if shard is not None:
             shard.close()
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def _finish(self, complete: bool) -> None:
+        """Close every shard; when ``complete``, write meta.json (the dataset's last file)."""
+        failed: BaseException | None = None
         for split in list(self._open):
-            self._close_shard(split)
-        if exc_type is None:
+            try:
+                self._close_shard(split)
+            except OSError as err:  # close the others still; report the first
+                failed = failed or err
+        if failed is not None:
+            raise failed
+        if complete:
             if not self._splits:
-                exc = ValueError(f"{self.root}: refusing to write a prepared dataset with no samples")
-                self._ctx.__exit__(type(exc), exc, None)
-                raise exc
+                raise ValueError(f"{self.root}: refusing to write a prepared dataset with no samples")
             write_json(self._tmp / META, {
                 "format": FORMAT, "name": self.name, "protocol": self.protocol,
                 "image_size": list(self.image_size), "splits": self._splits, **self.extra_meta,
             })
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self._finish(complete=exc_type is None)
+        except Exception as err:
+            if exc is None:  # the dataset failed at its end: drop it, report why
+                self._ctx.__exit__(type(err), err, err.__traceback__)  # raises it (renamed)
+                raise
+            # else the body's error is the one to report (a close after it fails alike)
         return bool(self._ctx.__exit__(exc_type, exc, tb))
 
 
