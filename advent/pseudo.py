@@ -5,13 +5,23 @@ Per class c, keep the ``fraction`` most confident of the pixels predicted as c
 never dropped just because its class is easy); everything else becomes 255.
 Thresholds come from per-class confidence histograms, so memory stays bounded
 on Cityscapes-sized target sets.
+
+:func:`pseudo_label_dataset` runs the two passes over a target set (histograms, then
+selection) and writes the pseudo-labelled copy as a prepared dataset.
 """
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
 import numpy as np
 import torch
+from torch import nn
 
 from advent.data.labels import IGNORE_INDEX
+from advent.data.prepared import PreparedDataset, PreparedWriter
+from advent.predict import iterate_predictions
 
 BINS = 1000
 
@@ -55,3 +65,80 @@ def select_pseudo_labels(confidence: torch.Tensor, predicted: torch.Tensor,
     labels = predicted.to(torch.uint8).clone()
     labels[confidence < t] = IGNORE_INDEX
     return labels
+
+
+@dataclass(frozen=True)
+class PseudoLabelStats:
+    """What a pseudo-labelling pass selected.
+
+    ``thresholds`` (C,) per-class confidence thresholds; ``selected_fraction`` the share
+    of target pixels given a label (the coverage); ``pixel_accuracy_of_selected`` their
+    accuracy against the target ground truth where it exists: a diagnostic only, the
+    ground truth never reaches training.
+    """
+
+    thresholds: np.ndarray
+    selected_fraction: float
+    pixel_accuracy_of_selected: float
+
+
+def _confident_predictions(models: Sequence[nn.Module], target: PreparedDataset, device: torch.device,
+                           batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                              torch.Tensor, torch.Tensor]]:
+    """(images, labels, confidence (N, H, W), predicted class (N, H, W), indices) per batch."""
+    for images, labels, logits, index in iterate_predictions(models, target, device, batch_size):
+        confidence, predicted = logits.softmax(1).max(1)
+        yield images, labels, confidence, predicted, index
+
+
+def pseudo_label_dataset(models: Sequence[nn.Module], target: PreparedDataset,
+                         out: str | os.PathLike, fraction: float, max_threshold: float,
+                         device: torch.device, batch_size: int = 16,
+                         extra_meta: dict | None = None) -> PseudoLabelStats:
+    """Pseudo-label ``target`` with ``models`` (several = the mean of their upsampled
+    logits) and write it to ``out`` as a prepared dataset with one split, "train": the
+    same images and ids, labels 255 where not selected.
+
+    Two passes over ``target``: the first fills per-class confidence histograms and
+    fixes the thresholds (:meth:`ConfidenceHistogram.thresholds` with ``fraction`` and
+    ``max_threshold``), the second selects and writes. ``out``'s meta.json gets
+    ``pseudo_label``: ``fraction``, ``max_threshold``, the thresholds and
+    ``extra_meta`` (e.g. which models labelled it).
+    """
+    hist = ConfidenceHistogram(target.protocol.num_classes)
+    for _, _, confidence, predicted, _ in _confident_predictions(models, target, device, batch_size):
+        hist.update(confidence, predicted)
+    thresholds = hist.thresholds(fraction, max_threshold)
+
+    selected = total = correct = scored = 0
+    meta = {**(extra_meta or {}), "fraction": fraction, "max_threshold": max_threshold,
+            "thresholds": thresholds.tolist()}
+    with PreparedWriter(out, f"pseudo-{target.meta['name']}", target.protocol.name,
+                        target.image_size, extra_meta={"pseudo_label": meta}) as writer:
+        for images, labels, confidence, predicted, index in _confident_predictions(
+                models, target, device, batch_size):
+            pseudo = select_pseudo_labels(confidence, predicted, thresholds)
+            valid = pseudo != IGNORE_INDEX
+            selected += int(valid.sum())
+            total += valid.numel()
+            scored_mask = valid & (labels != IGNORE_INDEX)
+            scored += int(scored_mask.sum())
+            correct += int((scored_mask & (pseudo.long() == labels)).sum())
+            for image, label, i in zip(images, pseudo, index):
+                writer.add("train", target.ids[int(i)], image.permute(1, 2, 0).numpy(), label.numpy())
+    return PseudoLabelStats(thresholds=thresholds, selected_fraction=selected / max(total, 1),
+                            pixel_accuracy_of_selected=correct / max(scored, 1))
+
+
+def pseudo_label_metrics(stats: PseudoLabelStats) -> dict[str, dict[str, float]]:
+    """The DVC metrics of a pseudo-labelling pass, under one key so that ``dvc exp show``
+    names its columns ``pseudo_label.coverage`` and ``pseudo_label.accuracy``."""
+    return {"pseudo_label": {"coverage": stats.selected_fraction,
+                             "accuracy": stats.pixel_accuracy_of_selected}}
+
+
+def threshold_rows(stats: PseudoLabelStats, class_names: Sequence[str]) -> list[dict]:
+    """Per-class thresholds (rounded to 4 decimals) as rows ``{"class", "threshold"}``:
+    the data of a DVC bar plot."""
+    return [{"class": name, "threshold": t}
+            for name, t in zip(class_names, np.round(stats.thresholds, 4).tolist())]

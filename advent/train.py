@@ -8,6 +8,10 @@ adds (its losses, its discriminators) comes in as an :class:`~advent.methods.Obj
 Batches are a pure function of (seed, iteration): the sample at global position ``p``
 is ``permutation(seed, epoch)[p % n]``. Resuming therefore needs no iterator state, and
 the global batch is the same whatever the number of processes or accumulation steps.
+What else is random in the main process (dropout, noise, augmentation) draws from the
+global RNGs, whose state every checkpoint saves and a resume restores. DataLoader
+workers restart their RNGs on resume: randomness there must be a function of the
+sample's position, as the order is.
 """
 from __future__ import annotations
 
@@ -72,9 +76,11 @@ def _loader(dataset: Dataset, cfg: TrainConfig, seed: int, start: int, iteration
             rank: int, world: int, device: torch.device) -> Iterator:
     sampler = StepBatchSampler(len(dataset), cfg.batch_size, seed, start, iterations,
                                rank, world, cfg.grad_accum)
+    # Its own generator: starting an iterator draws a worker seed, which must not move
+    # the global RNG that the training consumes and a resume restores.
     return iter(DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
-                           pin_memory=device.type == "cuda",
-                           persistent_workers=False))
+                           pin_memory=device.type == "cuda", persistent_workers=False,
+                           generator=torch.Generator().manual_seed(seed)))
 
 
 # ----------------------------------------------------------------------------- optimisation

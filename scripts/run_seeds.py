@@ -2,8 +2,9 @@
 
 Each seed is a queued DVC experiment (`dvc exp run --queue -S train.seed=N`), run by
 `dvc queue start -j JOBS`; `dvc exp show` lists them afterwards. The data
-(data.synthetic.seed) stay fixed: only training varies. Results are read back from
-`dvc exp show --json` and written to reports/seeds.md (+ reports/seeds.json).
+(data.synthetic.seed) stay fixed: only training varies. The experiments are found with
+`dvc exp show --json`; each one's metrics/<method>/details.json (per-class IoU, protocol,
+model selection) is read at its commit. Written to reports/seeds.md (+ reports/seeds.json).
 
     python scripts/run_seeds.py --seeds 0 1 2 --jobs 1
 
@@ -24,11 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 from advent.data.labels import get_protocol
 from advent.io import write_json, write_text
-from advent.report.compare import experiments_frame, run_exp_show
+from advent.report.compare import experiments_frame, read_json_at, run_exp_show
+from advent.report.results import METHODS, method_label
 from advent.report.tables import aggregate_seeds, method_table
-
-METHODS = {"source_only": "source only", "minent": "MinEnt", "advent": "AdvEnt",
-           "ensemble": "AdvEnt+MinEnt", "self_train": "self-training", "oracle": "oracle (target labels)"}
 
 
 def dvc(*args: str, env: dict | None = None) -> str:
@@ -39,18 +38,10 @@ def dvc(*args: str, env: dict | None = None) -> str:
     return result.stdout
 
 
-def per_method(row) -> dict[str, dict]:
-    """One experiment row of the exp-show frame -> {method: summarize()-like dict}."""
-    out = {}
-    for m in METHODS:
-        prefix = f"metrics/{m}/test.json:"
-        cols = {c[len(prefix):]: row[c] for c in row.index if c.startswith(prefix)}
-        if "mIoU" not in cols:
-            raise ValueError(f"experiment {row['name']} has no metrics/{m}/test.json")
-        per_class = {k.split(".", 1)[1]: v for k, v in cols.items() if k.startswith("per_class_iou.")}
-        out[m] = {"mIoU": cols["mIoU"], "per_class_iou": per_class, "protocol": cols.get("protocol"),
-                  "selection": cols.get("selection"), "lambda_cp": cols.get("lambda_cp")}
-    return out
+def per_method(rev: str) -> dict[str, dict]:
+    """{method: its target-test record} of the experiment committed at ``rev``: mIoU,
+    protocol subsets, per-class IoU, protocol, selection, lambda_cp (advent.evaluation)."""
+    return {m: read_json_at(ROOT, rev, f"metrics/{m}/details.json")["test"] for m in METHODS}
 
 
 def main() -> None:
@@ -85,12 +76,11 @@ def main() -> None:
     if failed:
         sys.exit(f"run_seeds: experiments failed or missing: {failed} (see `dvc queue logs NAME`)")
     runs = {m: [] for m in METHODS}
-    for _, row in rows.iterrows():
-        for m, metrics in per_method(row).items():
-            runs[m].append(metrics)
+    for rev in rows["rev"]:
+        for m, record in per_method(rev).items():
+            runs[m].append(record)
     protocol = get_protocol(runs["source_only"][0]["protocol"])
-    label = {m: METHODS[m] + (" + CP" if any(r.get("lambda_cp") for r in rs) else "")
-             for m, rs in runs.items()}
+    label = {m: method_label(m, max(r.get("lambda_cp") or 0.0 for r in rs)) for m, rs in runs.items()}
     aggregated = {label[m]: aggregate_seeds(r) for m, r in runs.items()}
     table = method_table(aggregated, protocol, baseline=label["source_only"],
                          selection=runs["source_only"][0]["selection"])

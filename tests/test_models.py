@@ -393,6 +393,10 @@ def test_mismatch_errors_name_keys_and_layout(tmp_path) -> None:
     torch.save(sd, tmp_path / "multi.pth")
     with pytest.raises(CheckpointMismatch, match=r"layer5\.conv2d_list"):
         load_pretrained(tiny_resnet(2, multi_level=False), tmp_path / "multi.pth")
+    # and the other way round, keys missing and none unexpected: the aux head is missing.
+    torch.save(tiny_resnet(1, multi_level=False).state_dict(), tmp_path / "single.pth")
+    with pytest.raises(CheckpointMismatch, match=r"8 missing keys, first: \['layer5\.conv2d_list"):
+        load_pretrained(tiny_resnet(2), tmp_path / "single.pth")
     # Wrong class count: a shape error naming the key.
     torch.save(DeepLabV2ResNet(5, (1, 1, 1, 1), 8, aspp_dilations=(1, 2, 3, 4)).state_dict(), tmp_path / "c5.pth")
     with pytest.raises(CheckpointMismatch, match=r"layer5\.conv2d_list\.0\.weight \(5, 128, 3, 3\)"):

@@ -1,6 +1,8 @@
 """End to end: `dvc repro` on tiny parameters in a fresh git repository, then
 `dvc exp run -S adapt.minent...` reruns adapt@minent and what follows, not prepare
-or pretrain. Slow-ish (a minute or two): every stage is a real process."""
+or pretrain, and `dvc plots diff` shows the figures of both revisions. Slow-ish (a
+minute or two): every stage is a real process."""
+import json
 import os
 import shutil
 import subprocess
@@ -77,10 +79,24 @@ def test_repro_writes_every_stage_output(repo):
         assert (repo / "models" / m / "model.pt").is_file()
         assert (repo / "dvclive" / m / "metrics.json").is_file()
     for m in methods + ("ensemble",):
-        metrics = yaml.safe_load((repo / "metrics" / m / "test.json").read_text())
-        assert 0.0 <= metrics["mIoU"] <= 100.0
-        assert metrics["split"] == "test" and metrics["selection"] == "last checkpoint"
-        assert (repo / "metrics" / m / "val.json").is_file()
+        # The DVC metrics are the headline numbers only, under keys naming method and split.
+        test = json.loads((repo / "metrics" / m / "test.json").read_text())
+        assert list(test) == [m] and list(test[m]) == ["test"]
+        assert set(test[m]["test"]) == {"mIoU", "ece", "auroc"}
+        assert 0.0 <= test[m]["test"]["mIoU"] <= 100.0
+        val = json.loads((repo / "metrics" / m / "val.json").read_text())
+        assert list(val) == [m] and list(val[m]) == ["val"] and set(val[m]["val"]) == {"mIoU"}
+        details = json.loads((repo / "metrics" / m / "details.json").read_text())
+        assert details["test"]["split"] == "test" and details["test"]["selection"] == "last checkpoint"
+        assert details["test"]["mIoU"] == test[m]["test"]["mIoU"]
+        assert details["test"]["auroc_entropy_wrong"] == test[m]["test"]["auroc"]
+        assert details["val"]["mIoU"] == val[m]["val"]["mIoU"]
+        per_class = json.loads((repo / "metrics" / m / "per_class_iou.json").read_text())
+        assert {r["class"]: r["IoU"] for r in per_class} == details["test"]["per_class_iou"]
+    pseudo = json.loads((repo / "metrics/pseudo_label.json").read_text())
+    assert list(pseudo) == ["pseudo_label"] and set(pseudo["pseudo_label"]) == {"coverage", "accuracy"}
+    thresholds = json.loads((repo / "metrics/pseudo_label_thresholds.json").read_text())
+    assert len(thresholds) == 19 and set(thresholds[0]) == {"class", "threshold"}
     report = (repo / "reports/results.md").read_text()
     # The defaults train MinEnt with the class-ratio prior, and the labels say so.
     for label in ("source only", "MinEnt + CP", "AdvEnt", "AdvEnt+MinEnt + CP", "self-training",
@@ -99,23 +115,76 @@ def test_best_on_test_selection_chooses_among_snapshots_and_says_so(repo, tmp_pa
     assert [p.name for p in (repo / "models/minent/snapshots").iterdir()] == ["iter_000001.pt"]
     _sh([sys.executable, "stages/evaluate.py", "--params", str(tmp_path / "params.yaml"),
          "--models", "models/minent/model.pt", "--out", str(tmp_path / "out")], repo, env)
-    test = yaml.safe_load((tmp_path / "out/test.json").read_text())
+    details = yaml.safe_load((tmp_path / "out/details.json").read_text())
+    test = details["test"]
     assert test["selection"].startswith("best snapshot on the reported test split")
     assert test["models"][0] in ("models/minent/snapshots/iter_000001.pt", "models/minent/model.pt")
-    record = yaml.safe_load((tmp_path / "out/details.json").read_text())["selection"]
+    record = details["selection"]
     scores = record["models/minent/model.pt"]
     assert [r["iteration"] for r in scores] == [1, None]
     best = max(scores, key=lambda r: (r["score"], r["iteration"] is None))
     assert test["models"][0] == best["path"] and abs(test["mIoU"] - best["score"]) < 1e-9
 
 
-def test_changing_an_adapt_parameter_skips_prepare_and_pretrain(repo):
+@pytest.fixture(scope="module")
+def experiment(repo):
+    """The results committed, then one `dvc exp run -S` in the workspace; its log."""
     repo, env, dvc, _ = repo
     _sh(["git", "add", "-A"], repo, env)
     _sh(["git", "commit", "-qm", "results"], repo, env)
-    log = _sh(dvc + ["exp", "run", "-S", "adapt.minent.lambda_ent_main=0.01"], repo, env)
-    ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
+    return _sh(dvc + ["exp", "run", "-S", "adapt.minent.lambda_ent_main=0.01"], repo, env)
+
+
+def test_changing_an_adapt_parameter_skips_prepare_and_pretrain(experiment):
+    ran = {line.split("'")[1] for line in experiment.splitlines() if line.startswith("Running stage")}
     # MinEnt is one of the pseudo-labelling ensemble (pseudo_label.models), so the
     # pseudo-labels and self-training follow it; nothing upstream or beside it reruns.
     assert ran == {"adapt@minent", "evaluate@minent", "evaluate_ensemble", "pseudo_label",
                    "self_train", "evaluate@self_train", "report"}, ran
+
+
+def test_exp_show_names_metric_columns_by_key_alone(repo, experiment):
+    """No two metrics files share a key, so `dvc exp show` never prefixes a column with
+    its file's path (metrics/minent/test.json:mIoU): the sweep table stays narrow."""
+    repo, env, dvc, _ = repo
+    shown = subprocess.run(dvc + ["exp", "show", "--json"], cwd=repo, env=env,
+                           capture_output=True, text=True, check=True).stdout
+    metrics = json.loads(shown)[0]["data"]["metrics"]
+    keys: list[str] = []
+
+    def flatten(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                flatten(v, f"{prefix}{k}.")
+            else:
+                keys.append(prefix + k)
+
+    for content in metrics.values():
+        flatten(content["data"])
+    assert len(keys) == len(set(keys)), sorted(keys)
+    assert "minent.test.mIoU" in keys and "pseudo_label.coverage" in keys
+    table = _sh(dvc + ["exp", "show", "--only-changed"], repo, env)
+    assert "minent.test.mIoU" in table and ".json:" not in table
+
+
+def test_plots_diff_shows_both_revisions_figures(repo, experiment):
+    """`dvc plots diff HEAD` (the committed results against the experiment in the
+    workspace) renders the per-class IoU of every method and the report's figures for both."""
+    repo, env, dvc, _ = repo
+    result = subprocess.run(dvc + ["plots", "diff", "HEAD", "--json"], cwd=repo, env=env,
+                            capture_output=True, text=True, check=True)
+    plots = json.loads(result.stdout)["data"]
+    for m in ("source_only", "minent", "advent", "ensemble", "self_train", "oracle"):
+        (bars,) = plots[f"metrics/{m}/per_class_iou.json"]
+        assert bars["type"] == "vega" and set(bars["revisions"]) == {"workspace", "HEAD"}
+        rows = bars["content"]["data"]["values"]
+        assert {r["rev"] for r in rows} == {"workspace", "HEAD"} and {"class", "IoU"} <= set(rows[0])
+    (thresholds,) = plots["metrics/pseudo_label_thresholds.json"]
+    assert set(thresholds["revisions"]) == {"workspace", "HEAD"}
+    for png in ("per_class_iou", "qualitative", "confusion_matrices", "reliability",
+                "entropy_source_vs_target"):
+        images = plots[f"reports/{png}.png"]
+        assert {i["type"] for i in images} == {"image"}
+        assert {i["revisions"][0] for i in images} == {"workspace", "HEAD"}
+        for image in images:
+            assert Path(image["url"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -25,6 +25,17 @@ def test_class_balanced_thresholds_keep_the_most_confident_fraction_per_class():
     assert set(labels.unique().tolist()) == {0, 1, 255}
     # what is kept of class 0 is its most confident part
     assert conf[labels == 0].min() >= conf[(labels == 255) & (pred == 0)].max()
+    # a fifth of class 0: its 18 most confident pixels, 0.82 .. 0.99
+    t = hist.thresholds(fraction=0.2, max_threshold=0.9)
+    assert abs(t[0] - 0.82) < 0.011
+    assert (select_pseudo_labels(conf, pred, t) == 0).sum().item() == 18
+
+
+def test_a_pixel_exactly_at_its_class_threshold_is_kept():
+    conf = torch.tensor([[[0.5, 0.6, 0.7, 0.6]]])
+    pred = torch.tensor([[[0, 0, 0, 1]]])
+    labels = select_pseudo_labels(conf, pred, np.array([0.6, 0.65]))
+    assert labels.tolist() == [[[255, 0, 0, 255]]]
 
 
 def test_ensemble_is_the_weighted_mean_of_upsampled_logits():

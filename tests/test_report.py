@@ -1,4 +1,5 @@
-"""Report library: Markdown tables, PNG figures, cross-experiment comparison."""
+"""Report library: Markdown tables, PNG figures, the benchmark report, cross-experiment
+comparison."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,11 @@ from PIL import Image
 
 from advent.data.labels import get_protocol
 from advent.report import plots
-from advent.report.compare import aggregate_metric, experiments_frame, plot_metric_vs_param, run_exp_show
+from advent.metrics import CalibrationAccumulator, summarize
+from advent.report.compare import (
+    aggregate_metric, experiments_frame, plot_metric_vs_param, read_json_at, run_exp_show,
+)
+from advent.report.results import FIGURES, load_results, method_label, write_report
 from advent.report.tables import aggregate_seeds, method_table
 
 CS = get_protocol("cityscapes19")
@@ -175,6 +180,73 @@ def test_qualitative_grid(tmp_path):
         plots.plot_qualitative_grid(imgs, big["gt"], {"AdvEnt": gts}, CS, tmp_path / "g8.png")
 
 
+# --- the benchmark report ------------------------------------------------------------------
+
+
+def _evaluated(root: Path, method: str, seed: int, protocol: str = "cityscapes19",
+               selection: str = "last checkpoint", lambda_cp: float = 0.0) -> None:
+    """What the evaluate stage leaves in <root>/<method>: details.json and samples.npz."""
+    rng = np.random.default_rng(seed)
+    n = get_protocol(protocol).num_classes
+    details = {"confusion_matrix": {}, "calibration": {}, "selection": {}}
+    for split in ("test", "val"):
+        matrix = rng.integers(0, 50, (n, n)) + np.eye(n, dtype=np.int64) * 200
+        details[split] = {**summarize(matrix, get_protocol(protocol)), "split": split,
+                          "protocol": protocol, "selection": selection, "lambda_cp": lambda_cp}
+        details["confusion_matrix"][split] = matrix.tolist()
+    for domain in ("target_test", "source_train"):
+        prob = rng.dirichlet(np.ones(n), size=(1, 8, 8)).transpose(0, 3, 1, 2)
+        acc = CalibrationAccumulator()
+        acc.update(prob, rng.integers(0, n, (1, 8, 8)))
+        details["calibration"][domain] = acc.result()
+    details["test"].update(ece=details["calibration"]["target_test"]["ece"],
+                           auroc_entropy_wrong=details["calibration"]["target_test"]["auroc_entropy_wrong"])
+    (root / method).mkdir(parents=True)
+    (root / method / "details.json").write_text(json.dumps(details))
+    np.savez(root / method / "samples.npz", image=rng.integers(0, 255, (2, 8, 16, 3), dtype=np.uint8),
+             label=rng.integers(0, n, (2, 8, 16)).astype(np.uint8),
+             prediction=rng.integers(0, n, (2, 8, 16)).astype(np.uint8),
+             entropy=rng.random((2, 8, 16)).astype(np.float16))
+
+
+def test_report_tables_pseudo_label_section_and_figures(tmp_path):
+    _evaluated(tmp_path / "metrics", "source_only", 0)
+    _evaluated(tmp_path / "metrics", "minent", 1, lambda_cp=0.2)
+    _evaluated(tmp_path / "metrics", "mine", 2)
+    (tmp_path / "pseudo.json").write_text(json.dumps({"pseudo_label": {"coverage": 0.7571, "accuracy": 0.8815}}))
+    path = write_report(tmp_path / "metrics", tmp_path / "reports", ["source_only", "minent", "mine"],
+                        tmp_path / "pseudo.json")
+    md = path.read_text()
+    test, val = md.split("## Target val")
+    details = json.loads((tmp_path / "metrics/minent/details.json").read_text())
+    minent = next(l for l in test.splitlines() if l.startswith("| MinEnt + CP |"))
+    assert f"{details['test']['mIoU']:.1f}" in minent and f"{details['test']['ece']:.3f}" in minent
+    assert "| ece | auroc_entropy_wrong |" in test and "| source only |" in test
+    assert "| mine |" in test  # an unknown method keeps its own name
+    minent_val = next(l for l in val.splitlines() if l.startswith("| MinEnt + CP |"))
+    assert f"{details['val']['mIoU']:.1f}" in minent_val
+    assert "Selected 75.7% of target-train pixels" in md and "ground truth: 88.1%" in md
+    for name in FIGURES:
+        _assert_png(tmp_path / "reports" / name)
+        assert f"]({name})" in md
+    write_report(tmp_path / "metrics", tmp_path / "r2", ["minent"], tmp_path / "absent.json")
+    md = (tmp_path / "r2/results.md").read_text()
+    assert "Pseudo-labels" not in md and "Δ mIoU" not in md  # no source only: no deltas
+
+
+def test_report_refuses_missing_or_incomparable_methods(tmp_path):
+    _evaluated(tmp_path, "source_only", 0)
+    _evaluated(tmp_path, "minent", 1, selection="best snapshot on held-out target val")
+    _evaluated(tmp_path, "advent", 2, protocol="synthia16")
+    with pytest.raises(FileNotFoundError, match=r"\['oracle'\]"):
+        load_results(tmp_path, ["source_only", "oracle"])
+    with pytest.raises(ValueError, match="different model selections"):
+        load_results(tmp_path, ["source_only", "minent"])
+    with pytest.raises(ValueError, match="different protocols.*synthia16"):
+        load_results(tmp_path, ["source_only", "advent"])
+    assert method_label("ensemble", 0.2) == "AdvEnt+MinEnt + CP" and method_label("x", None) == "x"
+
+
 # --- compare -------------------------------------------------------------------------------
 
 
@@ -318,3 +390,8 @@ def test_run_exp_show_on_a_real_repo(tmp_path):
     assert len(df) == 1 and df.loc[0, "kind"] == "baseline"
     assert df.loc[0, "adapt.minent.lambda_main"] == 0.001
     assert df.loc[0, "metrics/advent.json:mIoU"] == 41.5
+    # Other git-tracked outputs are read at the row's rev, not from the workspace.
+    (tmp_path / "metrics" / "advent.json").write_text('{"mIoU": 0.0}')
+    assert read_json_at(tmp_path, df.loc[0, "rev"], "metrics/advent.json") == {"mIoU": 41.5}
+    with pytest.raises(RuntimeError, match="no metrics/none.json at rev"):
+        read_json_at(tmp_path, df.loc[0, "rev"], "metrics/none.json")

@@ -9,15 +9,16 @@ from advent.methods import AdvEnt, Batch, MinEnt, SelfTraining, SourceOnly
 from advent.models import Discriminator, ModelConfig, build_segmenter
 from advent.params import TrainConfig
 from advent.train import StepBatchSampler, make_segmenter_optimizer, poly_lr, train
+from tests.tiny_nets import PixelSegmenter
 
 C = 5
 
 
 class Toy(Dataset):
-    def __init__(self, n=12, size=32, seed=0):
+    def __init__(self, n=12, size=32, seed=0, classes=C):
         g = torch.Generator().manual_seed(seed)
         self.images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
-        self.labels = torch.randint(0, C, (n, size, size), generator=g)
+        self.labels = torch.randint(0, classes, (n, size, size), generator=g)
         self.labels[:, :2] = 255
 
     def __len__(self):
@@ -45,22 +46,68 @@ def _run(tmp_path, objective, iterations, log=None, name="ckpt.pt"):
                  checkpoint_path=tmp_path / name, fingerprint="f", log=log)
 
 
-def test_interrupted_then_resumed_run_is_bit_exact(tmp_path):
-    straight = _run(tmp_path, _advent(), 5, name="a.pt")
+#: A 1x1-conv segmenter's (weight, bias) for 3 classes (tests.tiny_nets.PixelSegmenter).
+PIXEL_HEAD = ([[1.0, -1.0, 0.5], [0.0, 2.0, -1.0], [-0.5, 0.5, 1.0]], [0.0, 0.1, -0.1])
+
+
+def _interrupted_then_resumed(make_run, tmp_path, stop_after):
+    """(uninterrupted result, result of a run stopped after ``stop_after`` steps and resumed)."""
+    straight = make_run(tmp_path / "straight.pt", None)
 
     class Interrupt(Exception):
         pass
 
-    def stop_at_3(step, logs):
-        if step == 3:
+    def stop(step, logs):
+        if step == stop_after + 1:
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        _run(tmp_path, _advent(), 5, log=stop_at_3, name="b.pt")
-    assert torch.load(tmp_path / "b.pt", weights_only=True)["step"] == 2
-    resumed = _run(tmp_path, _advent(), 5, name="b.pt")
-    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
-        assert torch.equal(a, b), k
+        make_run(tmp_path / "resumed.pt", stop)
+    assert torch.load(tmp_path / "resumed.pt", weights_only=True)["step"] == stop_after
+    return straight, make_run(tmp_path / "resumed.pt", None)
+
+
+def _assert_same_weights(a, b):
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), k
+
+
+def test_interrupted_then_resumed_run_is_bit_exact(tmp_path):
+    def run(path, log):
+        return train(_segmenter(), _advent(), Toy(), Toy(seed=1), CFG, 5,
+                     checkpoint_path=path, fingerprint="f", log=log)
+
+    _assert_same_weights(*_interrupted_then_resumed(run, tmp_path, stop_after=2))
+
+
+def test_resume_is_bit_exact_when_training_draws_random_numbers(tmp_path):
+    """Dropout draws from torch's global RNG at every step, so the resumed run matches
+    only if the checkpoint's RNG state is restored and nothing else moves it."""
+    cfg = dataclasses.replace(CFG, batch_size=2, checkpoint_every=2, lr=0.5)
+    source, target = Toy(8, size=4, classes=3), Toy(8, size=4, seed=1, classes=3)
+
+    def run(path, log):
+        return train(PixelSegmenter(PIXEL_HEAD, dropout=0.5), MinEnt(0.5, 0.0), source, target, cfg, 5,
+                     checkpoint_path=path, fingerprint="f", log=log)
+
+    _assert_same_weights(*_interrupted_then_resumed(run, tmp_path, stop_after=2))
+
+
+def test_gradient_accumulation_takes_the_same_step_as_the_whole_batch():
+    data = Toy(8, size=4, classes=3)  # as many valid pixels in every image: means average
+    results = [train(PixelSegmenter(PIXEL_HEAD), SourceOnly(), data, None,
+                     dataclasses.replace(CFG, grad_accum=accum), 2).main.weight.detach()
+               for accum in (1, 2, 4)]
+    torch.testing.assert_close(results[1], results[0], rtol=0, atol=1e-13)
+    torch.testing.assert_close(results[2], results[0], rtol=0, atol=1e-13)
+
+
+def test_learning_rate_follows_the_poly_schedule_over_schedule_iterations():
+    logged = []
+    cfg = dataclasses.replace(CFG, lr=0.2, poly_power=0.9, schedule_iterations=10)
+    train(PixelSegmenter(PIXEL_HEAD), SourceOnly(), Toy(8, size=4, classes=3), None, cfg, 3,
+          log=lambda step, logs: logged.append(logs["lr"]))
+    assert logged == pytest.approx([0.2, 0.2 * 0.9 ** 0.9, 0.2 * 0.8 ** 0.9], abs=1e-15)
 
 
 def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path):
@@ -203,3 +250,20 @@ def test_snapshot_writer_keeps_only_snapshots_up_to_the_resumed_step(tmp_path):
     assert [i for i, _ in list_snapshots(tmp_path / "snapshots")] == [200, 400]
     writer.begin(0)  # a fresh run: none of the old ones belong to it
     assert list_snapshots(tmp_path / "snapshots") == []
+
+
+def test_model_files_load_strictly(tmp_path):
+    from advent.snapshot import load_segmenter, read_model_file, save_segmenter
+
+    seg = _segmenter()
+    save_segmenter(tmp_path / "model.pt", seg, ModelConfig(width=4), "cityscapes19")
+    _assert_same_weights(load_segmenter(tmp_path / "model.pt")[0].net, seg.net)
+    data = read_model_file(tmp_path / "model.pt")
+    data["state_dict"]["layer7.weight"] = torch.zeros(1)
+    torch.save(data, tmp_path / "extra.pt")
+    with pytest.raises(RuntimeError, match="layer7.weight"):
+        load_segmenter(tmp_path / "extra.pt")
+    del data["state_dict"]["layer7.weight"], data["state_dict"]["layer6.conv2d_list.0.bias"]
+    torch.save(data, tmp_path / "missing.pt")
+    with pytest.raises(RuntimeError, match="layer6.conv2d_list.0.bias"):
+        load_segmenter(tmp_path / "missing.pt")

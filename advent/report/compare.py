@@ -17,9 +17,13 @@ from the output, so those columns are simply absent / NaN.
 
 :func:`experiments_frame` turns this into one DataFrame row per experiment (plus baseline
 commits): columns ``name, rev, baseline, kind, state, timestamp, error``, then params
-flattened with dotted keys (``adapt.minent.lambda_main`` for ``params.yaml``;
+flattened with dotted keys (``adapt.advent.lambda_adv_main`` for ``params.yaml``;
 ``<file>:<key>`` for other params files), then metrics as ``<file>:<dotted key>``
-(``metrics/advent.json:mIoU``), the form ``dvc exp show`` and ``dvc metrics`` print.
+(``metrics/advent/test.json:advent.test.mIoU``; :func:`resolve_column` also takes the key
+alone when one file has it, as ``dvc exp show`` names its columns).
+
+Only the small headline metrics are in that JSON; :func:`read_json_at` reads any other
+git-tracked output of an experiment (e.g. ``metrics/<method>/details.json``) at its rev.
 """
 from __future__ import annotations
 
@@ -163,6 +167,19 @@ def run_exp_show(repo: str | os.PathLike = ".", all_commits: bool = False) -> li
         return json.loads(proc.stdout)
     except json.JSONDecodeError as err:
         raise RuntimeError(f"`dvc exp show --json` printed no valid JSON ({err}): {proc.stdout[:300]!r}") from None
+
+
+def read_json_at(repo: str | os.PathLike, rev: str, path: str) -> Any:
+    """The JSON file ``path`` (repository-relative, git-tracked: a ``cache: false``
+    output) as committed at ``rev``, e.g. an experiment's ``rev`` in the frame of
+    :func:`experiments_frame`. RuntimeError naming both when git has no such file."""
+    proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"no {path} at rev {rev} in {repo}: {proc.stderr.strip()}")
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} at rev {rev}: not valid JSON ({err})") from None
 
 
 def load_exp_show(path: str | os.PathLike) -> list[dict[str, Any]]:

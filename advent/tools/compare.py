@@ -2,9 +2,13 @@
 
 Examples (from the repository root)::
 
-    advent-compare --metric metrics/advent.json:mIoU \\
-        --param adapt.minent.lambda_main --group-by adapt.method --out reports/compare.png
+    advent-compare --metric advent.test.mIoU --param adapt.advent.lambda_adv_main \\
+        --group-by adapt.advent.iterations --out reports/compare.png
     dvc exp show --json > exps.json && advent-compare --from-json exps.json ...
+
+Metric names are the keys of the headline metrics files, as `dvc exp show` prints them:
+<method>.<split>.<metric> (e.g. minent.val.mIoU, self_train.test.ece) and
+pseudo_label.coverage / pseudo_label.accuracy.
 
 Writes the PNG and, beside it, a CSV (same name, ``.csv``) with the plotted points:
 group/param values, mean, std, number of runs and the experiment names behind each point.
@@ -35,10 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--metric", required=True,
-                   help="metric column as <metrics file>:<dotted key>, e.g. metrics/advent.json:mIoU "
-                        "(the file may be omitted when the key is unique)")
+                   help="metric key as `dvc exp show` prints it, e.g. advent.test.mIoU "
+                        "(or <metrics file>:<dotted key>, e.g. metrics/advent/test.json:advent.test.mIoU)")
     p.add_argument("--param", required=True,
-                   help="param on the x axis, dotted key of params.yaml (e.g. adapt.minent.lambda_main); "
+                   help="param on the x axis, dotted key of params.yaml (e.g. adapt.advent.lambda_adv_main); "
                         "<file>:<key> for another params file")
     p.add_argument("--group-by", action="append", default=None, metavar="PARAM",
                    help="param whose values get separate lines (repeatable)")

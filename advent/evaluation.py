@@ -1,0 +1,191 @@
+"""Evaluate one model, or an ensemble of several (weighted mean of upsampled logits), on
+the target test split (the reported numbers) and the target val split (for tuning and
+model selection), and measure on source train how confident the same model is there.
+
+:func:`evaluate_models` returns plain results (:class:`Evaluation`); what of them is a
+headline DVC metric, a plot or a detail is decided by :func:`headline_metrics`,
+:func:`per_class_rows` and :meth:`Evaluation.details`.
+
+Model selection (``evaluate.selection``, see :mod:`advent.selection`): the final model
+file, or for each model the snapshot with the best mIoU on target val (``best_val``) or
+on target test itself (``best_test``, the official ADVENT "best" mode). Ensemble members
+are selected one by one.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Subset
+
+from advent.data.labels import get_protocol
+from advent.data.prepared import PreparedDataset
+from advent.losses import entropy_map
+from advent.metrics import CalibrationAccumulator, ConfusionMatrix, summarize
+from advent.params import EvaluateParams
+from advent.predict import confusion_matrix_of, iterate_predictions
+from advent.selection import RULE_SPLIT, select, selection_label
+from advent.snapshot import load_segmenter
+
+#: The target splits evaluated, in this order: test is reported, val is for tuning.
+SPLITS = ("test", "val")
+#: Headline metric names on test beyond mIoU and its subsets, and the keys of the
+#: calibration result (:meth:`CalibrationAccumulator.result`) they come from.
+TEST_CALIBRATION_METRICS = {"ece": "ece", "auroc": "auroc_entropy_wrong"}
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate_models` measured.
+
+    - ``splits``: per target split, ``advent.metrics.summarize`` of its confusion matrix
+      (mIoU, subsets, pixel accuracy, per-class IoU, in %) plus ``split``, ``protocol``,
+      ``selection`` (the label tables print), ``selection_rule``, ``models`` (the chosen
+      files), ``lambda_cp`` and ``ensemble_weights``; on test also ``ece``,
+      ``auroc_entropy_wrong`` and ``mean_entropy``.
+    - ``confusion_matrix``: per split, the (C, C) pixel counts (rows = ground truth).
+    - ``calibration``: ``target_test`` and ``source_train`` calibration results.
+    - ``selection``: per given model file, the candidates and their scores.
+    - ``samples``: the first ``qualitative_samples`` test images: ``image`` (K, H, W, 3)
+      uint8, ``label`` and ``prediction`` (K, H, W) uint8, ``entropy`` (K, H, W) float16.
+    """
+
+    splits: dict[str, dict[str, Any]]
+    confusion_matrix: dict[str, list[list[int]]]
+    calibration: dict[str, dict[str, Any]]
+    selection: dict[str, list[dict]]
+    samples: dict[str, np.ndarray]
+
+    def details(self) -> dict[str, Any]:
+        """Everything but the samples, JSON-serialisable: the non-metric record a report
+        and the seeds runner read (per-class IoU, pixel accuracy, calibration, selection)."""
+        return {**{split: self.splits[split] for split in SPLITS},
+                "confusion_matrix": self.confusion_matrix, "calibration": self.calibration,
+                "selection": self.selection}
+
+
+def headline_metrics(method: str, split: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The few numbers a DVC metrics file holds for one method and split, nested as
+    ``{method: {split: {"mIoU", <protocol subsets>[, "ece", "auroc"]}}}``.
+
+    Keys carry the method and the split, so that no two metrics files share a key and
+    ``dvc exp show`` names its columns ``minent.test.mIoU`` rather than prefixing the
+    file path. ECE and AUROC (entropy as a detector of wrong pixels) are on test only.
+    """
+    protocol = get_protocol(record["protocol"])
+    values = {key: record[key] for key in ("mIoU", *protocol.subsets)}
+    if split == "test":
+        values.update({name: record[key] for name, key in TEST_CALIBRATION_METRICS.items()})
+    return {method: {split: values}}
+
+
+def per_class_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per-class IoU of one split as rows ``{"class": name, "IoU": % or None}``, in the
+    protocol's class order: the data of a DVC bar plot."""
+    return [{"class": name, "IoU": iou} for name, iou in record["per_class_iou"].items()]
+
+
+def _open_split(root: Path, split: str, protocols: set[str], models: Sequence[Path]) -> PreparedDataset:
+    dataset = PreparedDataset(root, split)
+    if protocols != {dataset.protocol.name}:
+        raise ValueError(f"models {[str(p) for p in models]} use protocol(s) "
+                         f"{sorted(protocols)} but {root} is labelled in "
+                         f"{dataset.protocol.name}")
+    return dataset
+
+
+def _select_models(paths: Sequence[Path], rule: str, scoring: PreparedDataset,
+                   device: torch.device, batch_size: int,
+                   log: Callable[[str], None]) -> tuple[list[Path], dict[str, list[dict]]]:
+    """The model file chosen for each of ``paths`` under ``rule``, and every candidate's score."""
+    def score(path: Path) -> float:
+        matrix = confusion_matrix_of([load_segmenter(path)[0]], scoring, device,
+                                     scoring.protocol.num_classes, batch_size)
+        return summarize(matrix, scoring.protocol)["mIoU"]
+
+    chosen, record = list(paths), {}
+    for i, path in enumerate(paths):
+        chosen[i], record[str(path)] = select(path, rule, score)
+        log(f"selected {chosen[i]} ({rule})")
+    return chosen, record
+
+
+def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.PathLike,
+                    source: str | os.PathLike, cfg: EvaluateParams, device: torch.device,
+                    weights: Sequence[float] | None = None,
+                    log: Callable[[str], None] = print) -> Evaluation:
+    """Evaluate the model file(s) at ``model_paths`` (several = an ensemble, ``weights``
+    one per model, default equal) on the prepared ``target`` test and val splits and on
+    the first ``cfg.source_samples`` images of ``source`` train.
+
+    Logits are upsampled to the label resolution before the argmax. Every model must be
+    labelled in the protocol of both datasets (ValueError naming them otherwise).
+    """
+    paths = [Path(p) for p in model_paths]
+    if weights is not None and len(weights) != len(paths):
+        raise ValueError(f"{len(weights)} ensemble weights for {len(paths)} models")
+    loaded = [load_segmenter(p) for p in paths]
+    models = [m for m, _ in loaded]
+    protocols = {info["protocol"] for _, info in loaded}
+    splits = {split: _open_split(Path(target), split, protocols, paths) for split in SPLITS}
+
+    chosen, selection = list(paths), {}
+    if cfg.selection != "last":
+        chosen, selection = _select_models(paths, cfg.selection, splits[RULE_SPLIT[cfg.selection]],
+                                           device, cfg.batch_size, log)
+        loaded = [load_segmenter(p) for p in chosen]
+        models = [m for m, _ in loaded]
+    # The class-ratio prior weight the (chosen) models were trained with: the report
+    # names methods trained with it "+ CP".
+    lambda_cp = max(float((data["info"].get("method_params") or {}).get("lambda_cp", 0.0))
+                    for _, data in loaded)
+    label = selection_label(cfg.selection)
+
+    records: dict[str, dict[str, Any]] = {}
+    confusions: dict[str, list[list[int]]] = {}
+    calibration: dict[str, dict[str, Any]] = {}
+    samples: dict[str, list[np.ndarray]] = {"image": [], "label": [], "prediction": [], "entropy": []}
+    for split, dataset in splits.items():
+        confusion = ConfusionMatrix(dataset.protocol.num_classes)
+        target_calibration = CalibrationAccumulator()
+        for images, labels, logits, index in iterate_predictions(models, dataset, device,
+                                                                 cfg.batch_size, weights):
+            prediction = logits.argmax(1)
+            confusion.update(prediction, labels)
+            if split != "test":
+                continue
+            target_calibration.update(logits.softmax(1), labels)
+            keep = index < cfg.qualitative_samples
+            if keep.any():
+                samples["image"].append(images[keep].permute(0, 2, 3, 1).numpy())
+                samples["label"].append(labels[keep].numpy().astype(np.uint8))
+                samples["prediction"].append(prediction[keep].numpy().astype(np.uint8))
+                samples["entropy"].append(entropy_map(logits[keep]).numpy().astype(np.float16))
+        record = summarize(confusion.matrix, dataset.protocol)
+        record.update({"split": split, "protocol": dataset.protocol.name, "selection": label,
+                       "selection_rule": cfg.selection, "models": [str(m) for m in chosen],
+                       "lambda_cp": lambda_cp, "ensemble_weights": weights})
+        confusions[split] = confusion.matrix.tolist()
+        if split == "test":
+            result = target_calibration.result()
+            calibration["target_test"] = result
+            record.update({"ece": result["ece"], "auroc_entropy_wrong": result["auroc_entropy_wrong"],
+                           "mean_entropy": result["mean_entropy"]})
+        records[split] = record
+        log(f"{split}: mIoU {record['mIoU']:.2f}")
+
+    # The same model on (a fixed part of) its labelled source: is it confident there?
+    source_train = _open_split(Path(source), "train", protocols, paths)
+    subset = Subset(source_train, range(min(cfg.source_samples, len(source_train))))
+    source_calibration = CalibrationAccumulator()
+    for _, labels, logits, _ in iterate_predictions(models, subset, device, cfg.batch_size, weights):
+        source_calibration.update(logits.softmax(1), labels)
+    calibration["source_train"] = source_calibration.result()
+
+    return Evaluation(splits=records, confusion_matrix=confusions, calibration=calibration,
+                      selection=selection,
+                      samples={k: np.concatenate(v) for k, v in samples.items()})
