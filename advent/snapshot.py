@@ -13,8 +13,10 @@ import dataclasses
 import os
 import re
 from pathlib import Path
+from typing import Sequence
 
 from advent.config import from_dict
+from advent.data.prepared import PreparedDataset
 from advent.io import UnreadableFileError, describe_object, load_torch_file, torch_save
 from advent.models import ModelConfig, Segmenter, build_segmenter
 
@@ -67,6 +69,14 @@ def load_segmenter(path: str | os.PathLike, protocol: str | None = None,
     segmenter = build_segmenter(cfg, model_file["num_classes"])
     segmenter.net.load_state_dict(model_file["state_dict"], strict=True)
     return segmenter.eval(), model_file
+
+
+def load_for_inference(paths: Sequence[str | os.PathLike], data: PreparedDataset
+                       ) -> list[tuple[Segmenter, dict]]:
+    """The model files at ``paths`` (segmenter in eval mode, file dict), to run on
+    ``data``: every place that predicts (evaluation, pseudo-labels) loads through here,
+    so a model trained in another label space is refused, naming it and ``data``."""
+    return [load_segmenter(p, data.protocol.name, data.root) for p in paths]
 
 
 # ----------------------------------------------------------------------------- snapshots

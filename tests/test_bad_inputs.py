@@ -321,6 +321,15 @@ def test_disk_full_while_saving_the_model_names_the_model_file(ws, out):
     assert_nothing_trusted_left(out.root, out.before)
 
 
+def test_disk_full_while_writing_metrics_leaves_none_of_them(ws, out):
+    metrics = out.root / "metrics/x"
+    with disk_full(lambda path: path.name == "samples.npz", free=100):
+        run = _evaluate(ws, out, ws.model)
+    assert_one_clean_line(run, f"no space left on device while writing {metrics}")
+    assert not metrics.exists()  # not test.json without the rest
+    assert_nothing_trusted_left(out.root, out.before)
+
+
 def _without_root_powers() -> None:
     """Run as root but without the capabilities that ignore file permissions (in the
     child only: dropped from its bounding set before exec)."""
