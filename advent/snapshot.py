@@ -61,14 +61,14 @@ def load_segmenter(path: str | os.PathLike, protocol: str | None = None,
     ``protocol``: the label space of ``data_root``, what the model will run on; a model
     trained in another one is refused (its class ids would name other classes).
     """
-    model_file = read_model_file(path)
-    if protocol is not None and model_file["protocol"] != protocol:
-        raise ValueError(f"{path} was trained on protocol {model_file['protocol']} but "
+    data = read_model_file(path)
+    if protocol is not None and data["protocol"] != protocol:
+        raise ValueError(f"{path} was trained on protocol {data['protocol']} but "
                          f"{data_root} is labelled in {protocol}")
-    cfg = from_dict(ModelConfig, model_file["model_config"], f"{path}:model_config")
-    segmenter = build_segmenter(cfg, model_file["num_classes"])
-    segmenter.net.load_state_dict(model_file["state_dict"], strict=True)
-    return segmenter.eval(), model_file
+    cfg = from_dict(ModelConfig, data["model_config"], f"{path}:model_config")
+    segmenter = build_segmenter(cfg, data["num_classes"])
+    segmenter.net.load_state_dict(data["state_dict"], strict=True)
+    return segmenter.eval(), data
 
 
 def load_for_inference(paths: Sequence[str | os.PathLike], data: PreparedDataset
