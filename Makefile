@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: repro test seeds
+.PHONY: repro test robustness
 
 # The project itself is installed editable (the `advent` package and its console tools).
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -21,6 +21,7 @@ repro: $(VENV)/.installed
 test: $(VENV)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
-# Mean +- std over seeds: queued `dvc exp run`s, then a table (see README).
-seeds: $(VENV)/.installed
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/run_seeds.py
+# The whole benchmark over 5 seeds x 2 float settings: queued `dvc exp run`s, then
+# reports/robustness.md (see README).
+robustness: $(VENV)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/robustness.py

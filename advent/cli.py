@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from advent.params import Params, load_params
+from advent.runtime import apply_float_setting
 
 #: Set to 1 to get the traceback of a failure instead of its one-line summary.
 DEBUG_ENV = "ADVENT_DEBUG"
@@ -103,12 +104,20 @@ def _program() -> str:
     return Path(sys.argv[0]).stem
 
 
-def run_stage(main: Callable[[argparse.Namespace, Params], None], args: argparse.Namespace) -> None:
-    """Load params strictly, call ``main``; a failure exits 1 with one clear line."""
+def run_stage(main: Callable[[argparse.Namespace, Params], None], args: argparse.Namespace,
+              computes: bool = False) -> None:
+    """Load params strictly, call ``main``; a failure exits 1 with one clear line.
+
+    ``computes``: the stage does tensor arithmetic, so ``train.threads`` and
+    ``train.cpu_capability`` are applied before it starts (its dvc.yaml entry declares them).
+    """
     start = time.time()
     name = _program()
     try:
-        main(args, load_params(args.params))
+        params = load_params(args.params)
+        if computes:
+            apply_float_setting(params.train.threads, params.train.cpu_capability)
+        main(args, params)
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the one error path
         sys.exit(_failure_status(name, err, getattr(args, "debug", False) or debug_requested([])))
     print(f"{name}: done in {time.time() - start:.1f} s", file=sys.stderr)

@@ -28,6 +28,7 @@ from advent.losses import entropy_map
 from advent.metrics import CalibrationAccumulator, ConfusionMatrix, summarize
 from advent.params import EvaluateParams
 from advent.predict import confusion_matrix_of, iterate_predictions
+from advent.runtime import float_setting
 from advent.selection import RULE_SPLIT, select, selection_label
 from advent.snapshot import load_for_inference
 
@@ -50,6 +51,9 @@ class Evaluation:
     - ``confusion_matrix``: per split, the (C, C) pixel counts (rows = ground truth).
     - ``calibration``: ``target_test`` and ``source_train`` calibration results.
     - ``selection``: per given model file, the candidates and their scores.
+    - ``float_setting``: the threads, CPU kernel set and CPU of this evaluation
+      (``evaluation``) and of the training of each chosen model (``training``): what
+      decides the exact numbers (:func:`advent.runtime.float_setting`).
     - ``samples``: the first ``qualitative_samples`` test images: ``image`` (K, H, W, 3)
       uint8, ``label`` and ``prediction`` (K, H, W) uint8, ``entropy`` (K, H, W) float16.
     """
@@ -58,6 +62,7 @@ class Evaluation:
     confusion_matrix: dict[str, list[list[int]]]
     calibration: dict[str, dict[str, Any]]
     selection: dict[str, list[dict]]
+    float_setting: dict[str, Any]
     samples: dict[str, np.ndarray]
 
     def details(self) -> dict[str, Any]:
@@ -65,7 +70,7 @@ class Evaluation:
         and the seeds runner read (per-class IoU, pixel accuracy, calibration, selection)."""
         return {**{split: self.splits[split] for split in SPLITS},
                 "confusion_matrix": self.confusion_matrix, "calibration": self.calibration,
-                "selection": self.selection}
+                "selection": self.selection, "float_setting": self.float_setting}
 
 
 def headline_metrics(method: str, split: str, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,6 +186,8 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
         source_calibration.update(logits.softmax(1), labels)
     calibration["source_train"] = source_calibration.result()
 
+    settings = {"evaluation": float_setting(),
+                "training": [data["info"].get("float_setting") for _, data in loaded]}
     return Evaluation(splits=records, confusion_matrix=confusions, calibration=calibration,
-                      selection=selection,
+                      selection=selection, float_setting=settings,
                       samples={k: np.concatenate(v) for k, v in samples.items()})

@@ -222,10 +222,17 @@ class TrainConfig:
 
     batch_size is the *global* batch per optimiser step; each process takes
     batch_size / (world_size * grad_accum) samples per micro-step.
+
+    threads and cpu_capability decide the float arithmetic on CPU (and so the exact
+    numbers of a run): torch's thread count (0 = its default, one per core) and the
+    kernel set (``native`` = the best this CPU runs; ``avx2`` or ``default`` make an
+    AVX-512 machine compute like an older one). Inference stages honour them too.
     """
 
     seed: int = 0
     device: str = "auto"
+    threads: int = 0
+    cpu_capability: Literal["native", "avx512", "avx2", "default"] = "native"
     batch_size: int = 8
     lr: float = 2.5e-4
     momentum: float = 0.9
@@ -245,7 +252,7 @@ class TrainConfig:
     log_every: int = 10
 
     def validate(self, key: str) -> None:
-        _at_least(key, self, 0, "seed", "workers", "schedule_iterations", "snapshot_every",
+        _at_least(key, self, 0, "seed", "threads", "workers", "schedule_iterations", "snapshot_every",
                   "weight_decay", "lambda_seg_aux")
         _at_least(key, self, 1, "batch_size", "grad_accum", "checkpoint_every", "log_every")
         if self.batch_size % self.grad_accum:

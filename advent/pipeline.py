@@ -17,7 +17,7 @@ from advent.models.checkpoints import load_pretrained
 from advent.io import digest_of, sha256_file
 from advent.params import ModelConfig, Params
 from advent.snapshot import SnapshotWriter, load_segmenter, save_segmenter
-from advent.runtime import is_main_process, seed_everything
+from advent.runtime import float_setting, is_main_process, seed_everything
 from advent.train import LogFn, train
 
 #: Training methods; the oracle is source-only training on the target's own labels.
@@ -94,7 +94,8 @@ def train_and_save(method: Method, params: Params, iterations: int,
                       if init_model is None and params.init.weights else None))
     out_dir.mkdir(parents=True, exist_ok=True)
     info = {"method": method, "iterations": iterations, "seed": params.train.seed,
-            "method_params": dataclasses.asdict(method_params) if method_params else None}
+            "method_params": dataclasses.asdict(method_params) if method_params else None,
+            "float_setting": float_setting()}
     snapshots = SnapshotWriter(out_dir / "snapshots", model_cfg, protocol.name, info)
     trained = train(segmenter, objective, source, target, params.train, iterations,
                     checkpoint_path=out_dir / "resume.pt", fingerprint=fingerprint, log=log,

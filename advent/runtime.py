@@ -55,6 +55,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+#: oneDNN's name for the ISA of each ATen kernel set (convolutions run in oneDNN).
+_ONEDNN_ISA = {"avx512": "AVX512_CORE", "avx2": "AVX2", "default": "SSE41"}
+
+
+def apply_float_setting(threads: int, cpu_capability: str) -> None:
+    """Fix this process's CPU float arithmetic: ``threads`` (0 = torch's default) and the
+    kernel set (``native`` or one of avx512, avx2, default).
+
+    Must run before the first tensor operation: torch picks its kernels once, at the
+    first use. Raises when the kernel set in use is not the one asked for (an operation
+    ran earlier, or this CPU lacks the instructions).
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    if cpu_capability == "native":
+        return
+    os.environ["ATEN_CPU_CAPABILITY"] = cpu_capability
+    os.environ["ONEDNN_MAX_CPU_ISA"] = _ONEDNN_ISA[cpu_capability]
+    in_use = torch.backends.cpu.get_cpu_capability().lower()
+    if in_use != cpu_capability:
+        raise RuntimeError(f"train.cpu_capability is {cpu_capability} but torch runs {in_use} "
+                           f"kernels (this CPU lacks them, or a tensor operation ran before "
+                           f"the setting)")
+
+
 def cpu_name() -> str:
     """The CPU's model name (``/proc/cpuinfo``), or what ``platform`` knows."""
     try:
@@ -69,7 +94,11 @@ def cpu_name() -> str:
 
 def float_setting() -> dict:
     """What decides this process's float arithmetic, as measured (not as configured):
-    torch's thread count, the ATen CPU kernel set, the CPU, the torch version."""
+    torch's thread count, the ATen CPU kernel set, the CPU, the torch version.
+
+    Plain built-in types only: model files embed it and are read with ``weights_only=True``,
+    which refuses ``torch.__version__``'s own class.
+    """
     return {"threads": torch.get_num_threads(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "cpu": cpu_name(), "torch": torch.__version__}
+            "cpu": cpu_name(), "torch": str(torch.__version__)}

@@ -31,4 +31,4 @@ if __name__ == "__main__":
                         "(default: the source-only model)")
     p.add_argument("--out", type=Path, help="output folder (default: models/<method>)")
     p.add_argument("--live", help="DVCLive folder (default: dvclive/<method>)")
-    run_stage(main, p.parse_args())
+    run_stage(main, p.parse_args(), computes=True)

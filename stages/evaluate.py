@@ -51,4 +51,4 @@ if __name__ == "__main__":
     p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
     p.add_argument("--out", type=Path, required=True,
                    help="output folder, metrics/<method>: its name names the metrics")
-    run_stage(main, p.parse_args())
+    run_stage(main, p.parse_args(), computes=True)

@@ -20,4 +20,4 @@ if __name__ == "__main__":
     p.add_argument("--target", type=Path, default=Path("data/prepared/target"))
     p.add_argument("--out", type=Path, default=Path("models/oracle"))
     p.add_argument("--live", default="dvclive/oracle", help="DVCLive folder")
-    run_stage(main, p.parse_args())
+    run_stage(main, p.parse_args(), computes=True)

@@ -23,4 +23,4 @@ if __name__ == "__main__":
     p.add_argument("--source", type=Path, default=Path("data/prepared/source"))
     p.add_argument("--out", type=Path, default=Path("models/source_only"))
     p.add_argument("--live", default="dvclive/source_only", help="DVCLive folder")
-    run_stage(main, p.parse_args())
+    run_stage(main, p.parse_args(), computes=True)

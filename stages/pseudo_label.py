@@ -42,4 +42,4 @@ if __name__ == "__main__":
     p.add_argument("--out", type=Path, default=Path("data/pseudo"))
     p.add_argument("--stats", type=Path, default=Path("metrics/pseudo_label.json"))
     p.add_argument("--thresholds", type=Path, default=Path("metrics/pseudo_label_thresholds.json"))
-    run_stage(main, p.parse_args())
+    run_stage(main, p.parse_args(), computes=True)

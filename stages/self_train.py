@@ -26,4 +26,4 @@ if __name__ == "__main__":
                    help="model to start from (dvc.yaml: models/<self_train.start_from>/model.pt)")
     p.add_argument("--out", type=Path, default=Path("models/self_train"))
     p.add_argument("--live", default="dvclive/self_train", help="DVCLive folder")
-    run_stage(main, p.parse_args())
+    run_stage(main, p.parse_args(), computes=True)

@@ -112,7 +112,7 @@ OUT_OF_RANGE = [
     ("data.cityscapes.image_size", [0, 0]), ("data.cityscapes.val_count", -1),
     ("data.cityscapes.seed", -1), ("data.cityscapes.test_label_size", [1024, 10_000]),
     ("model.width", 0), ("model.width", 5000),
-    ("train.seed", -1), ("train.batch_size", 0), ("train.lr", 0.0), ("train.lr", float("inf")),
+    ("train.seed", -1), ("train.threads", -1), ("train.batch_size", 0), ("train.lr", 0.0), ("train.lr", float("inf")),
     ("train.momentum", 1.0), ("train.weight_decay", -0.1), ("train.head_lr_mult", 0.0),
     ("train.poly_power", 0.0), ("train.schedule_iterations", -1), ("train.lr_d", -1e-4),
     ("train.lambda_seg_aux", -0.1), ("train.grad_accum", 0), ("train.grad_accum", 3),

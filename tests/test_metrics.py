@@ -237,3 +237,18 @@ def test_entropy_all_or_nothing_and_shape_checks():
         acc.update_from_maps(c, p, g, entropy=np.zeros(10))
     with pytest.raises(ValueError, match="one shape"):
         acc.update_from_maps(c, p[:5], g)
+
+
+def test_auroc_equals_scikit_learn_with_ties_and_refuses_one_class():
+    from sklearn.metrics import roc_auc_score
+
+    from advent.metrics import auroc
+
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 20, 5000) / 20.0  # many ties
+    positive = rng.random(5000) < 0.3 + 0.4 * scores
+    assert auroc(scores, positive) == pytest.approx(roc_auc_score(positive, scores), abs=1e-12)
+    assert auroc([0.1, 0.9], [False, True]) == 1.0
+    assert auroc([0.5, 0.5], [False, True]) == 0.5
+    with pytest.raises(ValueError, match="both classes"):
+        auroc([0.1, 0.2], [True, True])

@@ -424,3 +424,16 @@ def test_unsafe_or_non_state_dict_files_are_refused(tmp_path) -> None:
     torch.save({"step": 3, "losses": [1.0, 2.0]}, tmp_path / "nomodel.pth")
     with pytest.raises(CheckpointMismatch, match="no state_dict"):
         load_pretrained(tiny_resnet(0), tmp_path / "nomodel.pth")
+
+
+def test_a_model_file_recording_its_float_setting_loads_weights_only(tmp_path) -> None:
+    """Model files record the float setting they were trained with (advent.runtime); the
+    record must stay plain data, or ``weights_only=True`` loading refuses the file."""
+    from advent.runtime import float_setting
+    from advent.snapshot import load_segmenter, save_segmenter
+
+    cfg = ModelConfig(width=4)
+    save_segmenter(tmp_path / "model.pt", build_segmenter(cfg, 19), cfg, "cityscapes19",
+                   info={"float_setting": float_setting()})
+    _, model_file = load_segmenter(tmp_path / "model.pt")
+    assert model_file["info"]["float_setting"]["torch"] == torch.__version__
