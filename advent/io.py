@@ -186,7 +186,8 @@ def load_torch_file(path: str | os.PathLike, what: str = "PyTorch file") -> Any:
 
 
 #: Globals a weights file may name: tensor rebuilding and plain containers.
-_SAFE_GLOBALS = re.compile(r"torch(\..+)?|collections\.OrderedDict|_codecs\.encode|builtins\.(set|frozenset|bytearray|complex|slice)")
+_SAFE_GLOBALS = re.compile(r"torch(\..+)?|collections\.OrderedDict|_codecs\.encode"
+                           r"|builtins\.(set|frozenset|bytearray|complex|slice)")
 
 
 def _pickle_globals(data: bytes) -> tuple[list[str], bool]:
