@@ -34,8 +34,8 @@ from advent.tools import compare as compare_tool
 from advent.tools import prepare_raw as prepare_raw_tool
 from tests.fixtures_raw import make_gta5, write_huge_png
 from tests.stage_runs import (
-    ROOT, assert_nothing_trusted_left, assert_one_clean_line, disk_full, file_state, process_env,
-    run_process, run_script, run_tool, tiny_params, write_params,
+    ROOT, Run, assert_nothing_trusted_left, assert_one_clean_line, disk_full, file_state, process_env,
+    run_process, run_script, run_tool, write_params,
 )
 
 
@@ -62,17 +62,13 @@ def out(tmp_path, monkeypatch) -> SimpleNamespace:
     return SimpleNamespace(root=tmp_path, before=file_state(tmp_path))
 
 
-def _params(path: Path, **overrides) -> Path:
-    return write_params(path, **overrides)
-
-
-def _pretrain(ws, out, *extra, params=None) -> "Run":  # noqa: F821
+def _pretrain(ws, out, *extra, params=None) -> Run:
     return run_script("stages/pretrain.py", "--params", params or ws.params, "--source", ws.source,
                       "--out", out.root / "models/source_only",
                       "--live", out.root / "dvclive/source_only", *extra)
 
 
-def _evaluate(ws, out, *models: Path) -> "Run":  # noqa: F821
+def _evaluate(ws, out, *models: Path) -> Run:
     return run_script("stages/evaluate.py", "--params", ws.params, "--models", *models,
                       "--target", ws.target, "--source", ws.source,
                       "--out", out.root / "metrics/x")
@@ -92,7 +88,7 @@ class _RunsCode:
 
 def test_negative_iterations_stop_the_stage_before_it_trains(ws, out):
     """The issue's first case, as a real process: its exit status and stderr exactly."""
-    params = _params(out.root / "params.yaml", **{"pretrain.iterations": -5})
+    params = write_params(out.root / "params.yaml", **{"pretrain.iterations": -5})
     before = file_state(out.root)
     run = run_process("stages/pretrain.py", "--params", params, "--source", ws.source,
                       "--out", out.root / "models/source_only", "--live", out.root / "live",
@@ -135,7 +131,7 @@ def test_params_file_of_the_wrong_shape_is_refused_by_name(ws, out, content, kin
     ("data.synthetic.height", 100_000),
 ])
 def test_out_of_range_parameter_is_refused_by_key(ws, out, key, value):
-    params = _params(out.root / "params.yaml", **{key: value})
+    params = write_params(out.root / "params.yaml", **{key: value})
     out.before = file_state(out.root)
     run = _pretrain(ws, out, params=params)
     assert_one_clean_line(run, key)
@@ -241,7 +237,7 @@ def test_self_training_refuses_a_start_model_of_another_protocol(ws, out):
 # ----------------------------------------------------------------------------- training inputs
 
 def test_missing_init_weights_name_the_key(ws, out):
-    params = _params(out.root / "params.yaml", **{"init.weights": "weights/imagenet.pth"})
+    params = write_params(out.root / "params.yaml", **{"init.weights": "weights/imagenet.pth"})
     out.before = file_state(out.root)
     run = _pretrain(ws, out, params=params)
     assert_one_clean_line(run, "init.weights", "weights/imagenet.pth")
@@ -252,7 +248,7 @@ def test_init_weights_carrying_code_are_refused_and_not_run(ws, out):
     marker = out.root / "code-ran"
     weights = out.root / "init.pth"
     torch.save({"conv1.weight": _RunsCode(marker)}, weights)
-    params = _params(out.root / "params.yaml", **{"init.weights": str(weights)})
+    params = write_params(out.root / "params.yaml", **{"init.weights": str(weights)})
     out.before = file_state(out.root)
     run = _pretrain(ws, out, params=params)
     assert_one_clean_line(run, str(weights), "would call", "nothing was run")
@@ -397,7 +393,7 @@ def test_use_preset_names_the_broken_line_of_a_preset(out):
 # ----------------------------------------------------------------------------- the traceback, on request
 
 def test_debug_flag_and_environment_give_the_traceback(ws, out, monkeypatch):
-    params = _params(out.root / "params.yaml", **{"train.batch_size": 0})
+    params = write_params(out.root / "params.yaml", **{"train.batch_size": 0})
     run = _pretrain(ws, out, "--debug", params=params)
     assert run.status is None and "ConfigError: train.batch_size" in run.stderr
     monkeypatch.setenv("ADVENT_DEBUG", "1")
@@ -430,9 +426,9 @@ def _tree_bytes(root: Path) -> dict[str, bytes]:
 
 def test_prepare_killed_midway_then_rerun_gives_the_uninterrupted_data(out):
     # Large enough images that generation takes a second or two after the imports.
-    params = _params(out.root / "params.yaml", **{"data.synthetic.height": 128,
-                                                   "data.synthetic.width": 256,
-                                                   "data.synthetic.source_train": 100})
+    params = write_params(out.root / "params.yaml", **{"data.synthetic.height": 128,
+                                                       "data.synthetic.width": 256,
+                                                       "data.synthetic.source_train": 100})
     killed = out.root / "killed" / "source"
     proc = _spawn("stages/prepare.py", "--params", params, "--domain", "source", "--out", killed)
 
@@ -451,9 +447,9 @@ def test_prepare_killed_midway_then_rerun_gives_the_uninterrupted_data(out):
 
 
 def test_training_killed_midway_resumes_to_the_identical_model(ws, out):
-    params = _params(out.root / "params.yaml", **{"pretrain.iterations": 30,
-                                                   "train.checkpoint_every": 5,
-                                                   "train.snapshot_every": 0})
+    params = write_params(out.root / "params.yaml", **{"pretrain.iterations": 30,
+                                                       "train.checkpoint_every": 5,
+                                                       "train.snapshot_every": 0})
     killed = out.root / "killed"
     proc = _spawn("stages/pretrain.py", "--params", params, "--source", ws.source,
                   "--out", killed, "--live", out.root / "live-killed")
