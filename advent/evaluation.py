@@ -30,7 +30,7 @@ from advent.params import EvaluateParams
 from advent.predict import confusion_matrix_of, iterate_predictions
 from advent.runtime import float_setting
 from advent.selection import RULE_SPLIT, select, selection_label
-from advent.snapshot import load_segmenter
+from advent.snapshot import load_for_inference
 
 #: The target splits evaluated, in this order: test is reported, val is for tuning.
 SPLITS = ("test", "val")
@@ -94,22 +94,13 @@ def per_class_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"class": name, "IoU": iou} for name, iou in record["per_class_iou"].items()]
 
 
-def _open_split(root: Path, split: str, protocols: set[str], models: Sequence[Path]) -> PreparedDataset:
-    dataset = PreparedDataset(root, split)
-    if protocols != {dataset.protocol.name}:
-        raise ValueError(f"models {[str(p) for p in models]} use protocol(s) "
-                         f"{sorted(protocols)} but {root} is labelled in "
-                         f"{dataset.protocol.name}")
-    return dataset
-
-
 def _select_models(paths: Sequence[Path], rule: str, scoring: PreparedDataset,
                    device: torch.device, batch_size: int,
                    log: Callable[[str], None]) -> tuple[list[Path], dict[str, list[dict]]]:
     """The model file chosen for each of ``paths`` under ``rule``, and every candidate's score."""
     def score(path: Path) -> float:
-        matrix = confusion_matrix_of([load_segmenter(path)[0]], scoring, device,
-                                     scoring.protocol.num_classes, batch_size)
+        matrix = confusion_matrix_of([m for m, _ in load_for_inference([path], scoring)], scoring,
+                                     device, scoring.protocol.num_classes, batch_size)
         return summarize(matrix, scoring.protocol)["mIoU"]
 
     chosen, record = list(paths), {}
@@ -128,21 +119,26 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
     the first ``cfg.source_samples`` images of ``source`` train.
 
     Logits are upsampled to the label resolution before the argmax. Every model must be
-    labelled in the protocol of both datasets (ValueError naming them otherwise).
+    trained in the protocol both datasets are labelled in (ValueError naming them
+    otherwise, raised before anything is computed).
     """
     paths = [Path(p) for p in model_paths]
     if weights is not None and len(weights) != len(paths):
         raise ValueError(f"{len(weights)} ensemble weights for {len(paths)} models")
-    loaded = [load_segmenter(p) for p in paths]
+    # Every input is opened and checked before anything is computed.
+    splits = {split: PreparedDataset(Path(target), split) for split in SPLITS}
+    source_train = PreparedDataset(Path(source), "train")
+    if source_train.protocol.name != splits["test"].protocol.name:
+        raise ValueError(f"{source} is labelled in {source_train.protocol.name} but {target} "
+                         f"in {splits['test'].protocol.name}")
+    loaded = load_for_inference(paths, splits["test"])
     models = [m for m, _ in loaded]
-    protocols = {info["protocol"] for _, info in loaded}
-    splits = {split: _open_split(Path(target), split, protocols, paths) for split in SPLITS}
 
     chosen, selection = list(paths), {}
     if cfg.selection != "last":
         chosen, selection = _select_models(paths, cfg.selection, splits[RULE_SPLIT[cfg.selection]],
                                            device, cfg.batch_size, log)
-        loaded = [load_segmenter(p) for p in chosen]
+        loaded = load_for_inference(chosen, splits["test"])
         models = [m for m, _ in loaded]
     # The class-ratio prior weight the (chosen) models were trained with: the report
     # names methods trained with it "+ CP".
@@ -184,7 +180,6 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
         log(f"{split}: mIoU {record['mIoU']:.2f}")
 
     # The same model on (a fixed part of) its labelled source: is it confident there?
-    source_train = _open_split(Path(source), "train", protocols, paths)
     subset = Subset(source_train, range(min(cfg.source_samples, len(source_train))))
     source_calibration = CalibrationAccumulator()
     for _, labels, logits, _ in iterate_predictions(models, subset, device, cfg.batch_size, weights):

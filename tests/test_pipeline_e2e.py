@@ -12,22 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-
-TINY = {
-    ("data", "synthetic"): dict(height=32, width=64, source_train=8, target_train=8,
-                                target_val=4, target_test=4),
-    ("model",): dict(width=4),
-    ("train",): dict(batch_size=4, checkpoint_every=1, log_every=1, snapshot_every=1),
-    ("pretrain",): dict(iterations=2),
-    ("oracle",): dict(iterations=2),
-    ("adapt", "minent"): dict(iterations=2),
-    ("adapt", "advent"): dict(iterations=2, d_width=4),
-    ("self_train",): dict(iterations=2),
-    ("pseudo_label",): dict(batch_size=4),
-    ("evaluate",): dict(batch_size=4, qualitative_samples=2, source_samples=4),
-}
-
+from tests.stage_runs import ROOT, write_params
 
 def _sh(args, cwd, env):
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
@@ -41,13 +26,7 @@ def repo(tmp_path_factory):
     for name in ("advent", "stages"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "dvc.yaml", repo)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for path, values in TINY.items():
-        node = params
-        for key in path:
-            node = node[key]
-        node.update(values)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_params(repo / "params.yaml")
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["DVC_NO_ANALYTICS"] = "1"
