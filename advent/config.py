@@ -8,6 +8,7 @@ spirit of the official ADVENT config. The library itself never reads ``params.ya
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -23,15 +24,41 @@ class ConfigError(ValueError):
     """A parameter is unknown, missing or of the wrong type."""
 
 
+def _yaml_error_message(path: str | os.PathLike, err: Exception) -> str:
+    """``path:line:column: problem`` of a YAML syntax error (PyYAML's or ruamel's), 1-based."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    if context and start is not None and start is not mark:  # where the broken part began
+        context += f" that starts at line {start.line + 1}, column {start.column + 1}"
+    return f"{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")
+
+
 def load_yaml(path: str | os.PathLike) -> dict:
+    """The mapping at the top of the YAML file ``path``; a syntax error names the line and
+    column, an empty file or one holding a list or a scalar is refused by name."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"parameter file not found: {path}")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(_yaml_error_message(path, err)) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {err.start}): "
+                          f"not a parameter file") from None
+    if data is None:
+        raise ConfigError(f"{path}: the parameter file is empty")
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
+        raise ConfigError(f"{path}: top level must be a mapping of sections, "
+                          f"got a {_yaml_kind(data)}")
     return data
+
+
+def _yaml_kind(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number",
+            bool: "boolean"}.get(type(value), type(value).__name__)
 
 
 def _type_name(tp: Any) -> str:
@@ -75,8 +102,15 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         vt = args[1] if args else Any
         return {k: _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
     if tp is float:
+        if isinstance(value, str) and _is_number_text(value):
+            # YAML 1.1 reads 1e-3 (no dot) as text: say so, the type error alone puzzles
+            raise ConfigError(f"{key}: expected a number, got the string {value!r} "
+                              f"(YAML reads an exponent without a dot as text: write "
+                              f"{_with_dot(value)})")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -91,6 +125,19 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
     raise TypeError(f"{key}: unsupported parameter type {tp!r}")
+
+
+def _is_number_text(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _with_dot(text: str) -> str:
+    """'1e-3' -> '1.0e-3'."""
+    mantissa, _, exponent = text.lower().partition("e")
+    return f"{mantissa if '.' in mantissa else mantissa + '.0'}{'e' + exponent if exponent else ''}"
 
 
 def _join(key: str, name: str) -> str:

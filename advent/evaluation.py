@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Subset
 
-from advent.data.labels import (NO_TARGET_LABELS, Protocol, protocol_from_record, protocol_record,
+from advent.data.labels import (NO_TARGET_LABELS, protocol_from_record, protocol_record,
                                 same_classes)
 from advent.data.prepared import PreparedDataset, read_meta
 from advent.losses import entropy_map
@@ -37,7 +37,7 @@ from advent.params import EvaluateParams
 from advent.predict import confusion_matrix_of, iterate_predictions
 from advent.runtime import float_setting
 from advent.selection import RULE_SPLIT, select, selection_label
-from advent.snapshot import load_segmenter, read_model_file, skipped_reason
+from advent.snapshot import load_for_inference, read_model_file, skipped_reason
 
 #: The target splits evaluated, in this order: test is reported, val is for tuning.
 SPLITS = ("test", "val")
@@ -111,22 +111,13 @@ def per_class_rows(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"class": name, "IoU": iou} for name, iou in record["per_class_iou"].items()]
 
 
-def _open_split(root: Path, split: str, protocols: list[Protocol], models: Sequence[Path]) -> PreparedDataset:
-    dataset = PreparedDataset(root, split)
-    if not all(same_classes(p, dataset.protocol) for p in protocols):
-        raise ValueError(f"models {[str(p) for p in models]} use protocol(s) "
-                         f"{sorted({p.name for p in protocols})} but {root} is labelled in "
-                         f"{dataset.protocol.name}")
-    return dataset
-
-
 def _select_models(paths: Sequence[Path], rule: str, scoring: PreparedDataset,
                    device: torch.device, batch_size: int,
                    log: Callable[[str], None]) -> tuple[list[Path], dict[str, list[dict]]]:
     """The model file chosen for each of ``paths`` under ``rule``, and every candidate's score."""
     def score(path: Path) -> float:
-        matrix = confusion_matrix_of([load_segmenter(path)[0]], scoring, device,
-                                     scoring.protocol.num_classes, batch_size)
+        matrix = confusion_matrix_of([m for m, _ in load_for_inference([path], scoring)], scoring,
+                                     device, scoring.protocol.num_classes, batch_size)
         return summarize(matrix, scoring.protocol)["mIoU"]
 
     chosen, record = list(paths), {}
@@ -145,10 +136,11 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
     the first ``cfg.source_samples`` images of ``source`` train.
 
     Logits are upsampled to the label resolution before the argmax. Every model must be
-    labelled in the protocol of both datasets (ValueError naming them otherwise). A
-    target split that is not there has no labels: its record says so (and a ``best_*``
-    selection that needs it is refused). A skipped model (see
-    :func:`advent.snapshot.save_skipped`) gives records that say why, and nothing else.
+    trained in the protocol both datasets are labelled in (ValueError naming them
+    otherwise, raised before anything is computed). A target split that is not there has
+    no labels: its record says so (and a ``best_*`` selection that needs it is refused).
+    A skipped model (see :func:`advent.snapshot.save_skipped`) gives records that say
+    why, and nothing else.
     """
     paths = [Path(p) for p in model_paths]
     if weights is not None and len(weights) != len(paths):
@@ -164,10 +156,17 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
         raise ValueError(f"evaluate.selection is {cfg.selection} but {target} has no "
                          f"{RULE_SPLIT[cfg.selection]} split ({NO_TARGET_LABELS}): nothing to "
                          f"select on; use evaluate.selection: last")
-    loaded = [load_segmenter(p) for p in paths]
+    # Every input is opened and checked before anything is computed.
+    splits = {split: PreparedDataset(target, split) for split in present}
+    # without a labelled split: predictions and entropy on the (unlabelled) train images
+    unlabelled = None if present else PreparedDataset(target, "train")
+    reference = splits[present[0]] if present else unlabelled
+    source_train = PreparedDataset(Path(source), "train")
+    if not same_classes(source_train.protocol, reference.protocol):
+        raise ValueError(f"{source} is labelled in {source_train.protocol.name} but {target} "
+                         f"in {reference.protocol.name}")
+    loaded = load_for_inference(paths, reference)
     models = [m for m, _ in loaded]
-    protocols = [protocol_from_record(info, str(p)) for p, (_, info) in zip(paths, loaded)]
-    splits = {split: _open_split(target, split, protocols, paths) for split in present}
     # the split whose first images are drawn and whose entropy is measured
     shown = present[0] if present else "train"
 
@@ -175,7 +174,7 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
     if cfg.selection != "last":
         chosen, selection = _select_models(paths, cfg.selection, splits[RULE_SPLIT[cfg.selection]],
                                            device, cfg.batch_size, log)
-        loaded = [load_segmenter(p) for p in chosen]
+        loaded = load_for_inference(chosen, reference)
         models = [m for m, _ in loaded]
     # The class-ratio prior weight the (chosen) models were trained with: the report
     # names methods trained with it "+ CP".
@@ -211,8 +210,7 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
                                "mean_entropy": result["mean_entropy"]})
         records[split] = record
         log(f"{split}: mIoU {record['mIoU']:.2f}")
-    if not present:  # no labelled target split: predictions and entropy on the train images
-        unlabelled = _open_split(target, "train", protocols, paths)
+    if unlabelled is not None:
         entropy = EntropyHistogram()
         first = Subset(unlabelled, range(min(cfg.source_samples, len(unlabelled))))
         for images, labels, logits, index in iterate_predictions(models, first, device,
@@ -222,12 +220,11 @@ def evaluate_models(model_paths: Sequence[str | os.PathLike], target: str | os.P
         calibration["target_train"] = entropy.result()
     for split in SPLITS:
         if split not in records:
-            records[split] = {"split": split, **protocol_record(protocols[0]), **common,
+            records[split] = {"split": split, **protocol_record(reference.protocol), **common,
                               "no_target_labels": True}
             log(f"{split}: {NO_TARGET_LABELS}")
 
     # The same model on (a fixed part of) its labelled source: is it confident there?
-    source_train = _open_split(Path(source), "train", protocols, paths)
     subset = Subset(source_train, range(min(cfg.source_samples, len(source_train))))
     source_calibration = CalibrationAccumulator()
     for _, labels, logits, _ in iterate_predictions(models, subset, device, cfg.batch_size, weights):

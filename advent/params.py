@@ -11,6 +11,7 @@ that is out of its meaningful range never reaches the code that would misuse it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,6 +19,11 @@ from advent.config import ConfigError, from_dict, load_yaml
 
 #: The largest domain gap of the procedural benchmark (2 = twice the default distance).
 MAX_SYNTHETIC_GAP = 2.0
+#: Image sides (pixels) a prepared dataset may have: 8 keeps the network's 1/8 output
+#: non-empty; 8192 is four times a Cityscapes image's width.
+MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 8, 8192
+#: Stem channels of the tiny ResNet (``model.width``).
+MAX_MODEL_WIDTH = 1024
 #: Dataset kinds a domain can be prepared from (see advent.data.domains).
 SourceKind = Literal["synthetic", "gta5", "synthia", "folder"]
 TargetKind = Literal["synthetic", "cityscapes", "folder"]
@@ -28,6 +34,21 @@ def _at_least(key: str, obj: object, minimum: int | float, *names: str) -> None:
         value = getattr(obj, name)
         if value < minimum:
             raise ConfigError(f"{key}.{name} must be >= {minimum}, got {value}")
+
+
+def _in_range(key: str, obj: object, low: int | float, high: int | float, *names: str) -> None:
+    """Each value in [low, high]."""
+    for name in names:
+        value = getattr(obj, name)
+        if not low <= value <= high:
+            raise ConfigError(f"{key}.{name} must be in [{low}, {high}], got {value}")
+
+
+def _positive(key: str, obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not value > 0:
+            raise ConfigError(f"{key}.{name} must be positive, got {value}")
 
 
 def _in_unit_interval(key: str, obj: object, *names: str, closed_low: bool = False) -> None:
@@ -62,7 +83,7 @@ class SyntheticConfig:
 
     def validate(self, key: str = "synthetic") -> None:
         _at_least(key, self, 0, "seed")
-        _at_least(key, self, 8, "height", "width")
+        _in_range(key, self, MIN_IMAGE_SIDE, MAX_IMAGE_SIDE, "height", "width")
         if not 0.0 <= self.gap <= MAX_SYNTHETIC_GAP:
             raise ConfigError(f"{key}.gap must be in [0, {MAX_SYNTHETIC_GAP}], got {self.gap}")
         for name in ("source_train", "target_train", "target_val", "target_test"):
@@ -95,8 +116,11 @@ class RawDatasetConfig:
     on_size_mismatch: Literal["error", "skip", "resize"] = "error"
 
     def validate(self, key: str) -> None:
-        if min(self.image_size) < 8:
-            raise ConfigError(f"{key}.image_size must be at least 8 x 8, got {list(self.image_size)}")
+        if not self.raw_root.strip():
+            raise ConfigError(f"{key}.raw_root is empty: name the folder holding the raw data")
+        if not all(MIN_IMAGE_SIDE <= side <= MAX_IMAGE_SIDE for side in self.image_size):
+            raise ConfigError(f"{key}.image_size: each side must be in [{MIN_IMAGE_SIDE}, "
+                              f"{MAX_IMAGE_SIDE}], got {list(self.image_size)}")
 
 
 @dataclass(frozen=True)
@@ -117,9 +141,10 @@ class CityscapesConfig(RawDatasetConfig):
     def validate(self, key: str) -> None:
         super().validate(key)
         _at_least(key, self, 0, "val_count", "seed")
-        if self.test_label_size is not None and min(self.test_label_size) < 8:
-            raise ConfigError(f"{key}.test_label_size must be at least 8 x 8 (or null), "
-                              f"got {list(self.test_label_size)}")
+        if self.test_label_size is not None and not all(
+                MIN_IMAGE_SIDE <= side <= MAX_IMAGE_SIDE for side in self.test_label_size):
+            raise ConfigError(f"{key}.test_label_size: each side must be in [{MIN_IMAGE_SIDE}, "
+                              f"{MAX_IMAGE_SIDE}] (or null), got {list(self.test_label_size)}")
 
 
 @dataclass(frozen=True)
@@ -141,8 +166,9 @@ class FolderSourceConfig:
     def validate(self, key: str) -> None:
         if not self.root.strip():
             raise ConfigError(f"{key}.root is empty: name the folder that holds images/")
-        if min(self.image_size) < 8:
-            raise ConfigError(f"{key}.image_size must be at least 8 x 8, got {list(self.image_size)}")
+        if not all(MIN_IMAGE_SIDE <= side <= MAX_IMAGE_SIDE for side in self.image_size):
+            raise ConfigError(f"{key}.image_size: each side must be in [{MIN_IMAGE_SIDE}, "
+                              f"{MAX_IMAGE_SIDE}], got {list(self.image_size)}")
 
 
 @dataclass(frozen=True)
@@ -205,6 +231,18 @@ class DataConfig:
             return None
         return "synthia16" if self.source == "synthia" else "cityscapes19"
 
+    def image_sizes(self) -> dict[str, tuple[int, int]]:
+        """Parameter key -> (H, W) of the prepared source and target images."""
+        if self.source == "synthetic":
+            return {"data.synthetic": (self.synthetic.height, self.synthetic.width)}
+        sizes = {}
+        for domain, name in (("source", self.source), ("target", self.target)):
+            if name == "folder":
+                sizes[f"data.folder.{domain}.image_size"] = getattr(self.folder, domain).image_size
+            else:
+                sizes[f"data.{name}.image_size"] = getattr(self, name).image_size
+        return sizes
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -227,7 +265,7 @@ class ModelConfig:
     freeze_bn_affine: bool = False
 
     def validate(self, key: str) -> None:
-        _at_least(key, self, 1, "width")
+        _in_range(key, self, 1, MAX_MODEL_WIDTH, "width")
         if self.arch == "deeplabv2_vgg16" and self.multi_level:
             raise ConfigError(f"{key}.multi_level must be false for deeplabv2_vgg16 (single-level network)")
 
@@ -285,12 +323,13 @@ class TrainConfig:
         _at_least(key, self, 0, "seed", "threads", "workers", "schedule_iterations", "snapshot_every",
                   "weight_decay", "lambda_seg_aux")
         _at_least(key, self, 1, "batch_size", "grad_accum", "checkpoint_every", "log_every")
-        for name in ("lr", "lr_d", "head_lr_mult", "poly_power"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{key}.{name} must be positive, got {getattr(self, name)}")
+        if self.batch_size % self.grad_accum:
+            raise ConfigError(f"{key}.batch_size ({self.batch_size}) must be a multiple of "
+                              f"{key}.grad_accum ({self.grad_accum})")
+        _positive(key, self, "lr", "lr_d", "head_lr_mult", "poly_power")
         if not 0.0 <= self.momentum < 1.0:
             raise ConfigError(f"{key}.momentum must be in [0, 1), got {self.momentum}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"{key}.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
 
@@ -340,7 +379,8 @@ class MinEntParams(AdaptRunParams):
 
     def validate(self, key: str) -> None:
         super().validate(key)
-        _at_least(key, self, 0, "lambda_ent_main", "lambda_ent_aux", "lambda_cp", "cp_mu")
+        _at_least(key, self, 0, "lambda_ent_main", "lambda_ent_aux", "lambda_cp")
+        _in_unit_interval(key, self, "cp_mu")
         if self.entropy_range is not None:
             lo, hi = self.entropy_range
             if not 0.0 <= lo < hi <= 1.0:
@@ -359,8 +399,10 @@ class AdvEntParams(AdaptRunParams):
 
     def validate(self, key: str) -> None:
         super().validate(key)
-        _at_least(key, self, 0, "lambda_adv_main", "lambda_adv_aux", "lambda_cp", "cp_mu")
-        _at_least(key, self, 1, "d_width", "d_layers")
+        _at_least(key, self, 0, "lambda_adv_main", "lambda_adv_aux", "lambda_cp")
+        _in_unit_interval(key, self, "cp_mu")
+        _at_least(key, self, 1, "d_width")
+        _at_least(key, self, 2, "d_layers")  # a first and a last 4x4 stride-2 conv
 
 
 @dataclass(frozen=True)
@@ -430,6 +472,18 @@ class Params:
     self_train: SelfTrainParams
     oracle: OracleParams
     evaluate: EvaluateParams
+
+    def validate(self, key: str = "") -> None:
+        """What no single section can check alone."""
+        layers = self.adapt.advent.d_layers
+        for where, (h, w) in self.data.image_sizes().items():
+            if min(h, w) < 2 ** layers:
+                raise ConfigError(
+                    f"adapt.advent.d_layers: {layers} stride-2 layers shrink the {h}x{w} "
+                    f"images of {where} to nothing (at most {min(h, w).bit_length() - 1})")
+        if self.evaluate.selection != "last" and self.train.snapshot_every == 0:
+            raise ConfigError(f"evaluate.selection is {self.evaluate.selection} but "
+                              f"train.snapshot_every is 0: no snapshots to select from")
 
 
 def load_params(path: str | os.PathLike = "params.yaml") -> Params:

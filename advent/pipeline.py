@@ -72,9 +72,11 @@ def train_and_save(method: Method, params: Params, iterations: int,
                          f"{list(protocol.class_names)} but target {target.root} uses "
                          f"{target.protocol.name} {list(target.protocol.class_names)}")
     model_cfg: ModelConfig = params.model
+    if init_model is None and params.init.weights and not Path(params.init.weights).is_file():
+        raise FileNotFoundError(f"init.weights: no file at {params.init.weights}")
     seed_everything(params.train.seed)  # reproducible init, equal on every rank
     if init_model is not None:
-        segmenter, init_file = load_segmenter(init_model)
+        segmenter, init_file = load_segmenter(init_model, protocol, source.root)
         if init_file["model_config"] != dataclasses.asdict(model_cfg):
             raise ValueError(f"{init_model} was trained with model {init_file['model_config']}, "
                              f"params.yaml asks for {dataclasses.asdict(model_cfg)}")

@@ -25,12 +25,12 @@ import dataclasses
 import os
 import re
 from pathlib import Path
-
-import torch
+from typing import Sequence
 
 from advent.config import from_dict
-from advent.data.labels import Protocol, as_protocol, class_list
-from advent.io import torch_save
+from advent.data.labels import Protocol, as_protocol, class_list, protocol_from_record, same_classes
+from advent.data.prepared import PreparedDataset
+from advent.io import UnreadableFileError, describe_object, load_torch_file, torch_save
 from advent.models import ModelConfig, Segmenter, build_segmenter
 
 FORMAT = "advent-model-v1"
@@ -69,25 +69,53 @@ def net_num_classes(segmenter: Segmenter) -> int:
 
 
 def read_model_file(path: str | os.PathLike, allow_skipped: bool = False) -> dict:
-    """The dict of a model file (or, with ``allow_skipped``, of a skipped record)."""
+    """The dict of a model file written by :func:`save_segmenter` (or, with
+    ``allow_skipped``, a skipped record), read safely; anything else raises an error
+    naming the file and saying what it is."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path} (run the stage that trains it first)")
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(data, dict) and data.get("format") == SKIPPED_FORMAT and not allow_skipped:
-        raise ValueError(f"{path} holds no model: its stage was skipped ({data.get('skipped')})")
-    if not isinstance(data, dict) or data.get("format") not in (FORMAT, SKIPPED_FORMAT):
-        raise ValueError(f"{path}: not an {FORMAT} model file")
+    data = load_torch_file(path, f"{FORMAT} model file")
+    if isinstance(data, dict) and data.get("format") == SKIPPED_FORMAT:
+        if allow_skipped:
+            return data
+        raise UnreadableFileError(f"{path} holds no model: its stage was skipped "
+                                  f"({data.get('skipped')})")
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        kind = ("a training resume checkpoint (the model file is model.pt beside it)"
+                if isinstance(data, dict) and "fingerprint" in data else describe_object(data))
+        raise UnreadableFileError(f"{path}: not an {FORMAT} model file: a PyTorch file "
+                                  f"holding {kind}")
+    missing = [k for k in ("model_config", "num_classes", "protocol", "state_dict") if k not in data]
+    if missing:
+        raise UnreadableFileError(f"{path}: {FORMAT} model file without {missing}")
     return data
 
 
-def load_segmenter(path: str | os.PathLike) -> tuple[Segmenter, dict]:
-    """Rebuild the segmenter saved at ``path``; returns (segmenter in eval mode, file dict)."""
+def load_segmenter(path: str | os.PathLike, protocol: Protocol | None = None,
+                   data_root: str | os.PathLike = "the data") -> tuple[Segmenter, dict]:
+    """Rebuild the segmenter saved at ``path``; returns (segmenter in eval mode, file dict).
+
+    ``protocol``: the label space of ``data_root``, what the model will run on; a model
+    trained in another one is refused (its class ids would name other classes).
+    """
     data = read_model_file(path)
+    trained = protocol_from_record(data, str(path))
+    if protocol is not None and not same_classes(trained, protocol):
+        raise ValueError(f"{path} was trained on protocol {trained.name} but "
+                         f"{data_root} is labelled in {protocol.name}")
     cfg = from_dict(ModelConfig, data["model_config"], f"{path}:model_config")
     segmenter = build_segmenter(cfg, data["num_classes"])
     segmenter.net.load_state_dict(data["state_dict"], strict=True)
     return segmenter.eval(), data
+
+
+def load_for_inference(paths: Sequence[str | os.PathLike], data: PreparedDataset
+                       ) -> list[tuple[Segmenter, dict]]:
+    """The model files at ``paths`` (segmenter in eval mode, file dict), to run on
+    ``data``: every place that predicts (evaluation, pseudo-labels) loads through here,
+    so a model trained in another label space is refused, naming it and ``data``."""
+    return [load_segmenter(p, data.protocol, data.root) for p in paths]
 
 
 # ----------------------------------------------------------------------------- snapshots

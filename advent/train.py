@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from advent.io import torch_save
+from advent.io import UnreadableFileError, describe_object, load_torch_file, torch_save
 from advent.methods import Batch, Objective
 from advent.params import TrainConfig
 from advent.runtime import init_distributed, is_main_process, resolve_device, seed_everything
@@ -138,7 +138,13 @@ def load_resume_state(path: Path, fingerprint: str) -> dict | None:
     """The checkpoint at ``path`` if it belongs to this exact configuration, else None."""
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = load_torch_file(path, "resume checkpoint")
+    except UnreadableFileError as err:
+        raise UnreadableFileError(f"{err} (delete it to train from the start)") from None
+    if not isinstance(state, dict):
+        raise UnreadableFileError(f"{path}: not a resume checkpoint: a PyTorch file holding "
+                                  f"{describe_object(state)} (delete it to train from the start)")
     return state if state.get("fingerprint") == fingerprint else None
 
 

@@ -17,8 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
+from advent.cli import add_debug_flag, run_tool
 from advent.config import ConfigError, field_paths, load_yaml, mapping_paths
 from advent.io import atomic_path
 from advent.params import Params, load_params
@@ -40,30 +39,32 @@ def check_complete(path: Path) -> None:
     load_params(path)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", nargs="?", help="preset name (a file presets/<name>.yaml)")
     p.add_argument("--params", type=Path, default=ROOT / "params.yaml",
                    help="the file to replace (default: params.yaml)")
     p.add_argument("--presets", type=Path, default=PRESETS, help="preset folder (default: presets/)")
     p.add_argument("--list", action="store_true", help="list the presets")
-    args = p.parse_args()
+    add_debug_flag(p)
+    args = p.parse_args(argv)
     names = sorted(f.stem for f in args.presets.glob("*.yaml"))
     if args.list or not args.name:
         print("\n".join(names))
-        return
+        return 0
     if args.name not in names:
-        sys.exit(f"use_preset: no preset {args.name!r}; known: {', '.join(names)}")
+        raise ValueError(f"no preset {args.name!r} in {args.presets}; known: {', '.join(names)}")
     preset = args.presets / f"{args.name}.yaml"
     try:
         check_complete(preset)
-    except (ConfigError, yaml.YAMLError) as err:
-        sys.exit(f"use_preset: {preset}: {err}")
+    except ConfigError as err:
+        raise ConfigError(f"{preset}: {err}" if str(preset) not in str(err) else str(err)) from None
     with atomic_path(args.params) as tmp:
         tmp.write_bytes(preset.read_bytes())
     print(f"{args.params} is now preset {args.name}; run `dvc repro` (or `dvc exp run`). "
           f"Back to the defaults: git checkout {args.params.name}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_tool(main, name="use_preset"))

@@ -3,7 +3,7 @@ target test split (the reported numbers) and the target val split (for tuning an
 model selection); see advent.evaluation. The --out folder's name is the method's name
 in the metric keys (metrics/minent -> minent.test.mIoU).
 
-Writes into --out:
+Writes the folder --out, whole (a failed write leaves the previous one as it was):
   test.json, val.json  DVC metrics: mIoU (+ protocol subsets) and, on test, ECE and the
                        AUROC of entropy as a detector of wrong pixels
   per_class_iou.json   DVC plot data: per-class IoU on target test
@@ -31,12 +31,13 @@ def main(args, params) -> None:
     result = evaluate_models(args.models, args.target, args.source, params.evaluate,
                              resolve_device(params.train.device), args.weights,
                              log=lambda message: print(f"{method}: {message}"))
-    for split in SPLITS:
-        write_json(args.out / f"{split}.json", headline_metrics(method, split, result.splits[split]))
-    write_json(args.out / "per_class_iou.json", per_class_rows(result.splits["test"]))
-    write_json(args.out / "details.json", result.details())
-    with atomic_path(args.out / "samples.npz") as tmp:
-        with open(tmp, "wb") as f:
+    with atomic_path(args.out) as out:  # all five files, or (on a failed write) none
+        out.mkdir()
+        for split in SPLITS:
+            write_json(out / f"{split}.json", headline_metrics(method, split, result.splits[split]))
+        write_json(out / "per_class_iou.json", per_class_rows(result.splits["test"]))
+        write_json(out / "details.json", result.details())
+        with open(out / "samples.npz", "wb") as f:
             np.savez_compressed(f, **result.samples)
 
 

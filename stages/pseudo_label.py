@@ -19,14 +19,14 @@ from advent.data.prepared import PreparedDataset
 from advent.io import write_json
 from advent.pseudo import pseudo_label_dataset, pseudo_label_metrics, threshold_rows
 from advent.runtime import resolve_device
-from advent.snapshot import load_segmenter
+from advent.snapshot import load_for_inference
 
 
 def main(args, params) -> None:
     cfg = params.pseudo_label
     target = PreparedDataset(args.target, "train")
     paths = [args.models_dir / name / "model.pt" for name in cfg.models]
-    models = [load_segmenter(p)[0] for p in paths]
+    models = [m for m, _ in load_for_inference(paths, target)]
     stats = pseudo_label_dataset(models, target, args.out, cfg.fraction, cfg.max_threshold,
                                  resolve_device(params.train.device), cfg.batch_size,
                                  extra_meta={"models": [str(p) for p in paths]})

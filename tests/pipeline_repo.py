@@ -1,6 +1,7 @@
 """A fresh git + DVC repository with this checkout's pipeline in it, for the end-to-end
-tests: :func:`make_repo` copies the code, dvc.yaml and a parameter file, and
-:func:`sh` runs a command there, failing the test with its output."""
+tests: :func:`make_repo` copies the code, dvc.yaml and a parameter file (e.g.
+:func:`tests.stage_runs.tiny_params`), and :func:`sh` runs a command there, failing the
+test with its output."""
 from __future__ import annotations
 
 import os
@@ -11,39 +12,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-
-#: Overrides of params.yaml (section path -> values) small enough for a whole `dvc repro`.
-TINY = {
-    ("data", "synthetic"): dict(height=32, width=64, source_train=8, target_train=8,
-                                target_val=4, target_test=4),
-    ("model",): dict(width=4),
-    ("train",): dict(batch_size=4, checkpoint_every=1, log_every=1, snapshot_every=1),
-    ("pretrain",): dict(iterations=2),
-    ("oracle",): dict(iterations=2),
-    ("adapt", "minent"): dict(iterations=2),
-    ("adapt", "advent"): dict(iterations=2, d_width=4),
-    ("self_train",): dict(iterations=2),
-    ("pseudo_label",): dict(batch_size=4),
-    ("evaluate",): dict(batch_size=4, qualitative_samples=2, source_samples=4),
-}
-
-
-def tiny_params(**overrides: object) -> dict:
-    """params.yaml with :data:`TINY` applied, then ``overrides`` (dotted key -> value)."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for path, values in TINY.items():
-        node = params
-        for key in path:
-            node = node[key]
-        node.update(values)
-    for dotted, value in overrides.items():
-        *parents, last = dotted.split(".")
-        node = params
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    return params
+from tests.stage_runs import ROOT
 
 
 def sh(args: list[str], cwd: Path, env: dict[str, str]) -> str:

@@ -1,4 +1,6 @@
 import dataclasses
+import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -80,7 +82,7 @@ def test_cityscapes_only_keys(tmp_path):
     assert load_params(_write(tmp_path, data)).data.cityscapes.test_label_size == (1024, 2048)
     assert load_params(ROOT / "params.yaml").data.cityscapes.test_label_size is None
     data["data"]["cityscapes"]["test_label_size"] = [4, 2048]
-    with pytest.raises(ConfigError, match=r"data\.cityscapes\.test_label_size must be at least 8 x 8"):
+    with pytest.raises(ConfigError, match=r"data\.cityscapes\.test_label_size: each side must be in \[8, 8192\]"):
         load_params(_write(tmp_path, data))
     data = _defaults()
     data["data"]["gta5"]["val_count"] = 10
@@ -97,3 +99,106 @@ def test_field_paths_name_every_nested_key():
             "train.seed"} <= set(paths)
     assert "data.gta5.val_count" not in paths and "adapt.minent" not in paths
     assert mapping_paths({"a": {"b": 1, "c": [1, 2]}, "d": None}) == ["a.b", "a.c", "d"]
+
+
+#: A value outside its meaningful range for every numeric parameter of the schema (a
+#: new numeric field must get a range check and a line here: see the test below).
+OUT_OF_RANGE = [
+    ("data.synthetic.seed", -1), ("data.synthetic.height", 4), ("data.synthetic.width", 9000),
+    ("data.synthetic.gap", 2.5), ("data.synthetic.source_train", 0),
+    ("data.synthetic.target_train", 0), ("data.synthetic.target_val", 0),
+    ("data.synthetic.target_test", 1_000_000),
+    ("data.gta5.image_size", [720, 9000]), ("data.synthia.image_size", [4, 1280]),
+    ("data.cityscapes.image_size", [0, 0]), ("data.cityscapes.val_count", -1),
+    ("data.cityscapes.seed", -1), ("data.cityscapes.test_label_size", [1024, 10_000]),
+    ("data.folder.source.image_size", [4, 64]), ("data.folder.target.image_size", [64, 9000]),
+    ("data.folder.target.val_count", -1), ("data.folder.target.seed", -2),
+    ("model.width", 0), ("model.width", 5000),
+    ("train.seed", -1), ("train.threads", -1), ("train.batch_size", 0), ("train.lr", 0.0),
+    ("train.lr", float("inf")),
+    ("train.momentum", 1.0), ("train.weight_decay", -0.1), ("train.head_lr_mult", 0.0),
+    ("train.poly_power", 0.0), ("train.schedule_iterations", -1), ("train.lr_d", -1e-4),
+    ("train.lambda_seg_aux", -0.1), ("train.grad_accum", 0), ("train.grad_accum", 3),
+    ("train.workers", -1), ("train.checkpoint_every", 0), ("train.snapshot_every", -1),
+    ("train.log_every", 0),
+    ("pretrain.iterations", -5), ("oracle.iterations", 0),
+    ("adapt.minent.iterations", 0), ("adapt.minent.lambda_ent_main", -1.0),
+    ("adapt.minent.lambda_ent_aux", float("nan")), ("adapt.minent.entropy_range", [0.5, 0.2]),
+    ("adapt.minent.lambda_cp", -0.2), ("adapt.minent.cp_mu", 0.0),
+    ("adapt.advent.iterations", -1), ("adapt.advent.lambda_adv_main", -0.1),
+    ("adapt.advent.lambda_adv_aux", -0.1), ("adapt.advent.d_width", 0),
+    ("adapt.advent.d_layers", 1), ("adapt.advent.d_layers", 7),  # 7 halvings of 64 rows: none left
+    ("adapt.advent.lambda_cp", -1.0), ("adapt.advent.cp_mu", 1.5),
+    ("pseudo_label.fraction", 0.0), ("pseudo_label.max_threshold", 1.2),
+    ("pseudo_label.batch_size", 0),
+    ("self_train.iterations", 0), ("self_train.lambda_target", -1.0),
+    ("self_train.lambda_source", -1.0),
+    ("evaluate.batch_size", 0), ("evaluate.qualitative_samples", -1),
+    ("evaluate.source_samples", 0),
+]
+
+
+def _set(data: dict, dotted: str, value) -> dict:
+    *parents, last = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return data
+
+
+@pytest.mark.parametrize("key, value", OUT_OF_RANGE)
+def test_out_of_range_value_is_refused_naming_its_key(tmp_path, key, value):
+    data = _set(_defaults(), key, value)
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_params(_write(tmp_path, data))
+
+
+def _numeric(tp) -> bool:
+    args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+    return all(a in (int, float) or _numeric(a) for a in args) if typing.get_args(tp) else tp in (int, float)
+
+
+def _leaf_type(cls, dotted: str):
+    for name in dotted.split("."):
+        tp = typing.get_type_hints(cls)[name]
+        cls = tp
+    return tp
+
+
+def test_every_numeric_parameter_has_its_range_checked():
+    from advent.config import field_paths
+    from advent.params import Params
+
+    numeric = {p for p in field_paths(Params) if _numeric(_leaf_type(Params, p))}
+    covered = {key for key, _ in OUT_OF_RANGE}
+    assert numeric - covered == set(), "numeric parameters without an out-of-range case"
+
+
+@pytest.mark.parametrize("changes, key", [
+    ({"evaluate.selection": "best_val", "train.snapshot_every": 0}, "train.snapshot_every"),
+    ({"self_train.lambda_target": 0.0, "self_train.lambda_source": 0.0}, "self_train"),
+    ({"pseudo_label.models": ["minent", "minent"]}, "pseudo_label.models"),
+    ({"train.device": "cuda:x"}, "train.device"),
+    ({"data.gta5.raw_root": " ", "data.source": "gta5", "data.target": "cityscapes"},
+     "data.gta5.raw_root"),
+    ({"data.source": "folder", "data.target": "folder", "data.folder.source.class_map": ""},
+     "data.folder.source.class_map"),
+    ({"data.source": "folder", "data.target": "synthetic"}, "both be synthetic or both real"),
+    ({"data.folder.target.root": " ", "data.target": "folder", "data.source": "gta5"},
+     "data.folder.target.root"),
+    ({"data.source": "gta5", "data.target": "folder", "data.folder.target.image_size": [16, 64]},
+     "adapt.advent.d_layers"),  # 5 stride-2 layers leave nothing of 16 rows
+])
+def test_inconsistent_values_are_refused_naming_a_key(tmp_path, changes, key):
+    data = _defaults()
+    for dotted, value in changes.items():
+        _set(data, dotted, value)
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        load_params(_write(tmp_path, data))
+
+
+def test_exponent_without_a_dot_is_explained(tmp_path):
+    data = _set(_defaults(), "train.lr", "1e-3")
+    with pytest.raises(ConfigError, match=r"train\.lr: .*string '1e-3'.*write 1\.0e-3"):
+        load_params(_write(tmp_path, data))

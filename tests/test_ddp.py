@@ -36,6 +36,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+# torchrun launches: several processes and their imports (CI runs these too).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "ddp_harness.py"
 ITERATIONS = 4

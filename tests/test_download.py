@@ -491,5 +491,5 @@ def test_download_cli_help_and_existing(tmp_path, capsys):
                  str(tmp_path / "gta"), "--quiet"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "gta")
     assert main(["--dataset", "gta5", "--dest", str(tmp_path / "d"), "--existing",
-                 str(tmp_path / "nothing"), "--quiet"]) == 2
+                 str(tmp_path / "nothing"), "--quiet"]) == 1
 

@@ -4,41 +4,17 @@ or the value, and no prepared dataset left behind. The cases that need no decodi
 folders' listing, the class maps) already stop the fingerprint stage that runs first."""
 from __future__ import annotations
 
-import contextlib
-import io
 import re
-import runpy
-import sys
-import traceback
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
 
 from scripts.own_data_example import TARGET_COLORS, make_example, write_class_map
-from tests.pipeline_repo import ROOT, tiny_params
-
-
-def _stage(script: str, *args) -> tuple[int | None, str]:
-    """``python stages/<script> args`` in this process: (exit status, stderr); None and
-    the traceback when an exception escapes."""
-    err = io.StringIO()
-    argv, sys.argv = sys.argv, [str(ROOT / "stages" / script), *map(str, args)]
-    status: int | None = 0
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-            runpy.run_path(sys.argv[0], run_name="__main__")
-    except SystemExit as exit_:
-        status = exit_.code if isinstance(exit_.code, int) else 1
-    except Exception:  # noqa: BLE001 - what the user would see as a traceback
-        status = None
-        err.write(traceback.format_exc())
-    finally:
-        sys.argv = argv
-    return status, err.getvalue()
+from tests.stage_runs import (assert_nothing_trusted_left, assert_one_clean_line, file_state,
+                              run_script, tiny_params)
 
 
 def _break(own: Path, case: str) -> str:
@@ -98,13 +74,12 @@ def test_bad_own_data_stops_prepare_with_one_line_naming_it(tmp_path, monkeypatc
     params = tiny_params(**{"data.source": "folder", "data.target": "folder",
                             "data.folder.target.class_map": "data/own/target_classes.yaml"})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    stages = (("prepare.py", f"data/prepared/{domain}"),)
+    stages = (("stages/prepare.py", f"data/prepared/{domain}"),)
     if case in FOUND_BY_FINGERPRINT:
-        stages = (("fingerprint.py", f"data/fingerprints/{domain}.json"),) + stages
-    for stage, out in stages:
-        status, stderr = _stage(stage, "--domain", domain, "--out", out)
-        last = [line for line in stderr.splitlines() if line.strip()][-1]
-        assert status == 1 and "Traceback" not in stderr, stderr
-        assert re.search(CASES[case], last), last
-        assert not (tmp_path / out).exists()
-    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+        stages = (("stages/fingerprint.py", f"data/fingerprints/{domain}.json"),) + stages
+    for script, out in stages:
+        before = file_state(tmp_path)
+        run = run_script(script, "--domain", domain, "--out", out)
+        assert_one_clean_line(run)
+        assert re.search(CASES[case], run.last_line), run.last_line
+        assert_nothing_trusted_left(tmp_path, before)

@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from scripts.own_data_example import CLASSES, PALETTE, TARGET_COLORS, make_example, write_class_map
-from tests.pipeline_repo import make_repo, sh, stages_run, tiny_params
+from tests.pipeline_repo import make_repo, sh, stages_run
+from tests.stage_runs import tiny_params
 
 pytestmark = pytest.mark.slow
 

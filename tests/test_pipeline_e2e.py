@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.pipeline_repo import make_repo, sh as _sh, stages_run, tiny_params
+from tests.pipeline_repo import make_repo, sh as _sh, stages_run
+from tests.stage_runs import tiny_params
 
 
 @pytest.fixture(scope="module")

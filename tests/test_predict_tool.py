@@ -15,6 +15,7 @@ from advent.losses import entropy_map, upsample
 from advent.models import ModelConfig, build_segmenter
 from advent.snapshot import load_segmenter, save_segmenter, save_skipped
 from advent.tools.predict import main
+from tests.stage_runs import assert_one_clean_line, run_tool
 
 CPU = torch.device("cpu")
 PROTOCOL = custom_protocol("mine", ("floor", "wall", "thing"), [(9, 9, 9), (90, 90, 90), (200, 0, 0)])
@@ -88,16 +89,19 @@ def test_a_rerun_skips_images_done_with_the_same_model_file(tmp_path, images):
 
 
 @pytest.mark.parametrize("case, culprit", [
+    ("json", "model.pt: not a readable advent-model-v1 model file: a JSON text"),
     ("skipped", "holds no model: its stage was skipped (no target labels)"),
     ("old", "does not record input_size"),
     ("stems", "share the file stem 'wide'"),
     ("empty", "no images (.png, .jpg, .jpeg) in"),
     ("device", "--device must be auto, cpu, cuda or cuda:N, got 'gpu'"),
 ])
-def test_predict_refuses_bad_input_in_one_line(tmp_path, images, capsys, case, culprit):
+def test_predict_refuses_bad_input_in_one_line(tmp_path, images, case, culprit):
     model = _model(tmp_path / "model.pt", 0)
     inputs, device = [images], "cpu"
-    if case == "skipped":
+    if case == "json":
+        model.write_text('{"format": "advent-model-v1"}')
+    elif case == "skipped":
         save_skipped(model, "no target labels")
     elif case == "old":
         data = torch.load(model, weights_only=True)
@@ -112,20 +116,7 @@ def test_predict_refuses_bad_input_in_one_line(tmp_path, images, capsys, case, c
         inputs = [tmp_path / "none"]
     elif case == "device":
         device = "gpu"
-    with pytest.raises(SystemExit) as exit_:
-        main(["--model", str(model), "--out", str(tmp_path / "out"), "--quiet", "--device", device,
-              *map(str, inputs)])
-    assert exit_.value.code == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Traceback" not in err[0] and culprit in err[0], err
-    assert not (tmp_path / "out").exists()
-
-
-def test_images_come_from_files_folders_and_list_files(tmp_path, images):
-    from advent.apply import find_images
-
-    (tmp_path / "lists").mkdir()
-    (tmp_path / "lists/some.txt").write_text("# two of them\n../images/wide.png\n\n../images/small.jpg\n")
-    found = find_images([tmp_path / "lists/some.txt", images / "tall.jpg", images])
-    assert [p.name for p in found] == ["wide.png", "small.jpg", "tall.jpg", "exact.png"]
-    assert all(p.is_file() for p in found)
+    run = run_tool(main, "--model", model, "--out", tmp_path / "out", "--quiet", "--device", device,
+                   *inputs)
+    assert_one_clean_line(run, culprit)
+    assert run.status == 1 and not (tmp_path / "out").exists()

@@ -139,18 +139,32 @@ class PreparedWriter:
         if shard is not None:
             shard.close()
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def _finish(self, complete: bool) -> None:
+        """Close every shard; when ``complete``, write meta.json (the dataset's last file)."""
+        failed: BaseException | None = None
         for split in list(self._open):
-            self._close_shard(split)
-        if exc_type is None:
+            try:
+                self._close_shard(split)
+            except OSError as err:  # close the others still; report the first
+                failed = failed or err
+        if failed is not None:
+            raise failed
+        if complete:
             if not self._splits:
-                exc = ValueError(f"{self.root}: refusing to write a prepared dataset with no samples")
-                self._ctx.__exit__(type(exc), exc, None)
-                raise exc
+                raise ValueError(f"{self.root}: refusing to write a prepared dataset with no samples")
             write_json(self._tmp / META, {
                 "format": FORMAT, "name": self.name, **protocol_record(self.protocol),
                 "image_size": list(self.image_size), "splits": self._splits, **self.extra_meta,
             })
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            self._finish(complete=exc_type is None)
+        except Exception as err:
+            if exc is None:  # the dataset failed at its end: drop it, report why
+                self._ctx.__exit__(type(err), err, err.__traceback__)  # raises it (renamed)
+                raise
+            # else the body's error is the one to report (a close after it fails alike)
         return bool(self._ctx.__exit__(exc_type, exc, tb))
 
 
@@ -168,9 +182,28 @@ def read_meta(root: str | os.PathLike) -> dict:
         raise FileNotFoundError(f"prepared dataset not found: expected a folder at {root} "
                                 f"(run the prepare stage first)")
     meta = read_json(root / META)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{root / META}: format {meta.get('format')!r} is not {FORMAT!r}")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ValueError(f"{root / META}: format {found!r} is not {FORMAT!r}")
+    _check_meta(root / META, meta)
     return meta
+
+
+def _check_meta(path: Path, meta: dict) -> None:
+    """The keys every reader relies on, each of the right kind; errors name the key."""
+    size = meta.get("image_size")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+        raise ValueError(f"{path}: image_size must be [H, W], got {size!r}")
+    protocol_from_record(meta, str(path))  # a built-in name, or the classes recorded
+    splits = meta.get("splits")
+    if not isinstance(splits, dict) or not splits:
+        raise ValueError(f"{path}: splits must map split names to shards, got {splits!r}")
+    for name, info in splits.items():
+        if not (isinstance(info, dict) and isinstance(info.get("count"), int) and info["count"] >= 0
+                and isinstance(info.get("shards"), list)
+                and all(isinstance(s, str) and "/" not in s for s in info["shards"])):
+            raise ValueError(f"{path}: splits.{name} must hold a count and a list of shard "
+                             f"file names, got {info!r}")
 
 
 class PreparedDataset(torch.utils.data.Dataset):

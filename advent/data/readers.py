@@ -5,7 +5,11 @@ file among 25k is found at once, whichever worker process met it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import warnings
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -15,14 +19,50 @@ class RawDataError(ValueError):
     """The raw data is missing, malformed or inconsistent; the message names the file(s)."""
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; a corrupt or truncated file raises an error naming it."""
+#: The most pixels a raw image or label may have: 8192 x 8192, sixteen times a GTA5
+#: frame. Larger files are refused from their header, before decoding, so a huge (or
+#: hostile) file cannot exhaust memory in a worker.
+MAX_RAW_PIXELS = 8192 * 8192
+
+
+class RawFileTooLarge(RawDataError):
+    """A raw image or label above :data:`MAX_RAW_PIXELS`."""
+
+
+def _too_large(what: str, path: str | os.PathLike, size: str) -> RawFileTooLarge:
+    return RawFileTooLarge(f"{what} {path} is {size}: more than the {MAX_RAW_PIXELS} pixels "
+                        f"(8192 x 8192) a raw file may have; refused before decoding")
+
+
+@contextlib.contextmanager
+def open_checked(path: str | os.PathLike, what: str = "image") -> Iterator[Image.Image]:
+    """``Image.open(path)`` (header only) refusing files above :data:`MAX_RAW_PIXELS`;
+    errors name the file as ``what``."""
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            # Pillow warns above 89M pixels; the check below refuses those files anyway.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError as err:  # Pillow's own limit, above ours
+        pixels = re.search(r"\((\d+) pixels\)", str(err))
+        raise _too_large(what, path, f"{int(pixels.group(1))} pixels" if pixels else "huge") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise RawDataError(f"cannot decode {what} {path}: {err}") from None
+    with im:
+        width, height = im.size
+        if width * height > MAX_RAW_PIXELS:
+            raise _too_large(what, path, f"{width} x {height} pixels")
+        yield im
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """(H, W, 3) uint8 RGB; a corrupt, truncated or oversized file raises an error naming it."""
+    with open_checked(path, "image") as im:
+        try:
             im.load()  # decode now: a truncated file fails here, not later
             return np.asarray(im.convert("RGB"))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise RawDataError(f"cannot decode image {path}: {err}") from None
+        except (OSError, SyntaxError, ValueError) as err:
+            raise RawDataError(f"cannot decode image {path}: {err}") from None
 
 
 def read_index_label(path: str | os.PathLike) -> np.ndarray:
@@ -30,17 +70,15 @@ def read_index_label(path: str | os.PathLike) -> np.ndarray:
 
     For a palette PNG this is the palette *index*; converting to RGB would give colours.
     """
-    try:
-        with Image.open(path) as im:
+    with open_checked(path, "label") as im:
+        try:
             im.load()
-            if im.mode not in ("P", "L"):
-                raise RawDataError(f"label {path}: expected a palette or greyscale PNG of "
-                                   f"label ids, got mode {im.mode}")
-            return np.asarray(im)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        if isinstance(err, RawDataError):
-            raise
-        raise RawDataError(f"cannot decode label {path}: {err}") from None
+        except (OSError, SyntaxError, ValueError) as err:
+            raise RawDataError(f"cannot decode label {path}: {err}") from None
+        if im.mode not in ("P", "L"):
+            raise RawDataError(f"label {path}: expected a palette or greyscale PNG of "
+                               f"label ids, got mode {im.mode}")
+        return np.asarray(im)
 
 
 def read_synthia_label(path: str | os.PathLike) -> np.ndarray:
@@ -56,6 +94,13 @@ def read_synthia_label(path: str | os.PathLike) -> np.ndarray:
         raise RuntimeError("reading SYNTHIA labels needs OpenCV (`pip install "
                            "opencv-python-headless`): they are 16-bit PNGs, which Pillow "
                            "silently reads as 8-bit") from None
+    try:
+        with open_checked(path, "label"):
+            pass  # the size, from the header (OpenCV would decode any size)
+    except RawFileTooLarge:
+        raise
+    except RawDataError:
+        pass  # a header Pillow cannot parse: OpenCV says below whether it is a PNG
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as err:
@@ -79,20 +124,18 @@ def read_raw_label(path: str | os.PathLike, palette_as_rgb: bool = False) -> np.
     16-bit files go through OpenCV (Pillow would read 16-bit colour PNGs as 8-bit);
     a JPEG, a 16-bit colour PNG or another mode raises an error naming the file.
     """
-    try:
-        with Image.open(path) as im:
-            mode, fmt = im.mode, im.format
-            if fmt != "PNG":
-                found = fmt or "an unknown format"
-                raise RawDataError(f"label {path}: labels must be PNG files, got {found} "
-                                   f"(a lossy format changes label values)")
-            if mode == "P":
+    with open_checked(path, "label") as im:
+        mode, fmt = im.mode, im.format
+        if fmt != "PNG":
+            found = fmt or "another format"
+            raise RawDataError(f"label {path}: labels must be PNG files, got {found} (a lossy "
+                               f"format changes label values)")
+        if mode == "P":
+            try:
                 im.load()
-                return np.asarray(im.convert("RGB") if palette_as_rgb else im)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        if isinstance(err, RawDataError):
-            raise
-        raise RawDataError(f"cannot decode label {path}: {err}") from None
+            except (OSError, SyntaxError, ValueError) as err:
+                raise RawDataError(f"cannot decode label {path}: {err}") from None
+            return np.asarray(im.convert("RGB") if palette_as_rgb else im)
     import cv2
 
     try:

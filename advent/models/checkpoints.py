@@ -34,7 +34,9 @@ Layouts :func:`load_pretrained` understands (file key -> our key):
 ``*.num_batches_tracked`` buffers may be absent from a file (PyTorch <= 0.4.0 wrote
 none); they then keep their current value. Any other missing or unexpected key, or a
 shape mismatch, raises :class:`CheckpointMismatch` naming the layout and the first keys.
-Files are always read with ``torch.load(weights_only=True, map_location="cpu")``.
+Files are always read with ``torch.load(weights_only=True, map_location="cpu")``
+(:func:`advent.io.load_torch_file`: a file it refuses raises
+:class:`~advent.io.UnreadableFileError` saying what the file is).
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ from typing import Any, Literal, Mapping
 import torch
 from torch import nn
 
+from advent.io import load_torch_file
 from advent.models.deeplabv2 import DeepLabV2ResNet
 from advent.models.vgg import DeepLabV2VGG, torchvision_vgg16_key_map
 
@@ -131,14 +134,9 @@ def unwrap_state_dict(obj: Any, source: str = "checkpoint") -> dict[str, torch.T
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Load ``path`` safely (``weights_only=True``, on the CPU) and unwrap its state_dict."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # pickle errors: say which file and why it was refused
-        raise CheckpointMismatch(f"{path}: cannot be read with torch.load(weights_only=True): {err}") from err
-    return unwrap_state_dict(obj, str(path))
+    """Load ``path`` safely (:func:`advent.io.load_torch_file`: ``weights_only=True``, on
+    the CPU) and unwrap its state_dict."""
+    return unwrap_state_dict(load_torch_file(path, "weights file"), str(path))
 
 
 def _head_prefixes(net: nn.Module) -> tuple[str, ...]:

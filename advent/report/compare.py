@@ -189,7 +189,7 @@ def load_exp_show(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def resolve_column(df: pd.DataFrame, name: str) -> str:
     """The frame's column for ``name``: exact, or ``params.yaml:key`` -> ``key``, or a metric
-    key without its file when exactly one metrics file has it. KeyError with suggestions otherwise."""
+    key without its file when exactly one metrics file has it. ValueError with suggestions otherwise."""
     if name in df.columns:
         return name
     if name.startswith(DEFAULT_PARAMS_FILE + ":") and name[len(DEFAULT_PARAMS_FILE) + 1:] in df.columns:
@@ -198,11 +198,11 @@ def resolve_column(df: pd.DataFrame, name: str) -> str:
     if len(suffix) == 1:
         return suffix[0]
     if len(suffix) > 1:
-        raise KeyError(f"{name!r} is ambiguous: {suffix}")
+        raise ValueError(f"{name!r} is ambiguous: {suffix}")
     candidates = [str(c) for c in df.columns if c not in META_COLUMNS]
     close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.4)
     hint = f"close: {close}" if close else f"columns: {candidates[:15] or 'none (no params or metrics found)'}"
-    raise KeyError(f"no column {name!r} in the experiments table ({len(df)} rows); {hint}")
+    raise ValueError(f"no column {name!r} in the experiments table ({len(df)} rows); {hint}")
 
 
 def _is_seed(col: str) -> bool:

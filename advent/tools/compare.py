@@ -21,6 +21,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from advent.cli import add_debug_flag, run_tool
 from advent.io import atomic_path
 from advent.report.compare import compare, load_exp_show, run_exp_show
 
@@ -55,31 +56,33 @@ def build_parser() -> argparse.ArgumentParser:
     scale = p.add_mutually_exclusive_group()
     scale.add_argument("--logx", dest="logx", action="store_true", default=None, help="log-scale x axis")
     scale.add_argument("--linx", dest="logx", action="store_false", help="linear x axis (default: automatic)")
+    add_debug_flag(p)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> int:
+    """The tool itself: errors propagate (:func:`main` reports them)."""
     args = build_parser().parse_args(argv)
-    try:
-        exp_show = load_exp_show(args.from_json) if args.from_json else run_exp_show(args.repo, args.all_commits)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            _, agg = compare(
-                exp_show, args.metric, args.param, args.out, group_by=args.group_by,
-                include_workspace=args.include_workspace, logx=args.logx,
-            )
-        for w in caught:
-            print(f"warning: {w.message}", file=sys.stderr)
-    except (KeyError, ValueError, RuntimeError, FileNotFoundError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
+    exp_show = load_exp_show(args.from_json) if args.from_json else run_exp_show(args.repo, args.all_commits)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, agg = compare(
+            exp_show, args.metric, args.param, args.out, group_by=args.group_by,
+            include_workspace=args.include_workspace, logx=args.logx,
+        )
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
     csv_path = Path(args.out).with_suffix(".csv")
     with atomic_path(csv_path) as tmp:
         agg.to_csv(tmp, index=False)
     print(agg.to_string(index=False))
     print(f"wrote {args.out} and {csv_path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``advent-compare``: exit status 1 and one line on stderr on any failure."""
+    return run_tool(run, argv, "advent-compare")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from advent.data.download import DownloadError, UnsafeArchiveError, fetch_dataset
-from advent.data.readers import RawDataError
+from advent.cli import add_debug_flag, run_tool
+from advent.data.download import fetch_dataset
 from advent.data.registry import KINDS
 
 
@@ -54,21 +54,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backoff", type=float, default=2.0,
                         help="first retry delay in seconds, doubled each time (default 2)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_debug_flag(parser)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> int:
+    """The tool itself: errors propagate (:func:`main` reports them)."""
     args = build_parser().parse_args(argv)
-    try:
-        root = fetch_dataset(args.dataset, args.dest, existing=args.existing,
-                             keep_archives=not args.delete_archives, retries=args.retries,
-                             backoff=args.backoff, progress=not args.quiet)
-    except (DownloadError, UnsafeArchiveError, RawDataError, RuntimeError, ValueError,
-            FileNotFoundError) as err:
-        print(f"download: error: {err}", file=sys.stderr)
-        return 2
+    root = fetch_dataset(args.dataset, args.dest, existing=args.existing,
+                         keep_archives=not args.delete_archives, retries=args.retries,
+                         backoff=args.backoff, progress=not args.quiet)
     print(root)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``advent-download``: exit status 1 and one line on stderr on any failure."""
+    return run_tool(run, argv, "advent-download")
 
 
 if __name__ == "__main__":

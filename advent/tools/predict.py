@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from advent.apply import predict_images
-from advent.cli import run_tool
+from advent.cli import add_debug_flag, run_tool
 from advent.runtime import resolve_device
 
 
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto (CUDA when present) | cpu | cuda | cuda:N (default auto)")
     parser.add_argument("--batch-size", type=int, default=4, help="images per batch (default 4)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_debug_flag(parser)
     return parser
 
 
@@ -66,7 +67,7 @@ def run(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``advent-predict``: exit status 1 and one line on stderr on any failure."""
-    return run_tool(run, argv)
+    return run_tool(run, argv, "advent-predict")
 
 
 if __name__ == "__main__":

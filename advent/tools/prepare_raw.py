@@ -21,8 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from advent.cli import add_debug_flag, run_tool
 from advent.data.raw import MISMATCH_POLICIES, prepare, result_json
-from advent.data.readers import RawDataError
 from advent.data.registry import KINDS, all_protocols, all_splits
 
 
@@ -76,25 +76,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shard-size", type=int, default=1000,
                         help="samples per tar shard (default 1000)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_debug_flag(parser)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> int:
+    """The tool itself: errors propagate (:func:`main` reports them)."""
     args = build_parser().parse_args(argv)
-    try:
-        result = prepare(args.dataset, args.raw_root, args.out, tuple(args.image_size),
-                         protocol=args.protocol, val_count=args.val_count, seed=args.seed,
-                         splits=args.splits, list_file=args.list_file, workers=args.workers,
-                         image_format=args.image_format,
-                         on_size_mismatch=args.on_size_mismatch,
-                         shard_size=args.shard_size, progress=not args.quiet,
-                         test_label_size=tuple(args.test_label_size) if args.test_label_size else None,
-                         class_map=args.class_map)
-    except (RawDataError, ValueError, RuntimeError) as err:
-        print(f"prepare_raw: error: {err}", file=sys.stderr)
-        return 2
+    result = prepare(args.dataset, args.raw_root, args.out, tuple(args.image_size),
+                     protocol=args.protocol, val_count=args.val_count, seed=args.seed,
+                     splits=args.splits, list_file=args.list_file, workers=args.workers,
+                     image_format=args.image_format, on_size_mismatch=args.on_size_mismatch,
+                     shard_size=args.shard_size, progress=not args.quiet,
+                     test_label_size=tuple(args.test_label_size) if args.test_label_size else None,
+                     class_map=args.class_map)
     print(result_json(result))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``advent-prepare-raw``: exit status 1 and one line on stderr on any failure."""
+    return run_tool(run, argv, "advent-prepare-raw")
 
 
 if __name__ == "__main__":
