@@ -112,3 +112,20 @@ def test_report_shows_what_it_can(world, tmp_path):
     for png in ("per_class_iou", "qualitative", "confusion_matrices", "reliability",
                 "entropy_source_vs_target"):
         assert (tmp_path / "report" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_stage_skipped_once_trains_afresh_when_labels_come(world, tmp_path):
+    from advent.params import load_params
+    from advent.pipeline import skip_training, train_and_save
+    from tests.stage_runs import write_params
+
+    out = tmp_path / "oracle"
+    (out / "snapshots").mkdir(parents=True)
+    (out / "snapshots/iter_000001.pt").write_bytes(b"of an earlier run")
+    skip_training(out, "no target labels")
+    assert read_model_file(out / "model.pt", allow_skipped=True)["skipped"] == "no target labels"
+    assert list((out / "snapshots").iterdir()) == []
+    params = load_params(write_params(tmp_path / "params.yaml"))
+    train_and_save("oracle", params, 1, PreparedDataset(world["source"], "train"), None, out)
+    model = read_model_file(out / "model.pt")
+    assert model["classes"][2] == {"name": "thing", "color": [200, 0, 0]}
