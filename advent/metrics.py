@@ -399,3 +399,31 @@ def auroc(scores: Any, positive: Any) -> float:
     ranks = np.empty(scores.size, dtype=np.float64)
     ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)  # 1-based, ties averaged
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+class EntropyHistogram:
+    """The entropy part of :class:`CalibrationAccumulator` where there is no ground truth
+    (unlabelled target images): every pixel counts. :meth:`result` gives ``num_pixels``,
+    ``mean_entropy`` and ``entropy_histogram`` (``bin_edges``, ``count``), as the
+    accumulator's result does, with ``labelled: false``."""
+
+    def __init__(self, entropy_bins: int = 20) -> None:
+        if entropy_bins < 1:
+            raise ValueError("entropy_bins must be >= 1")
+        self.entropy_bins = int(entropy_bins)
+        self._count = np.zeros(self.entropy_bins, dtype=np.int64)
+        self._sum = 0.0
+
+    def update(self, entropy: Any) -> None:
+        """Add normalised entropy maps (any shape, values in [0, 1])."""
+        ent = np.clip(_to_numpy(entropy, "entropy").astype(np.float64, copy=False).reshape(-1), 0.0, 1.0)
+        bins = np.minimum((ent * self.entropy_bins).astype(np.int64), self.entropy_bins - 1)
+        self._count += np.bincount(bins, minlength=self.entropy_bins)
+        self._sum += float(ent.sum())
+
+    def result(self) -> dict[str, Any]:
+        total = int(self._count.sum())
+        return {"num_pixels": total, "labelled": False,
+                "mean_entropy": self._sum / total if total else None,
+                "entropy_histogram": {"bin_edges": np.linspace(0.0, 1.0, self.entropy_bins + 1).tolist(),
+                                      "count": self._count.tolist()}}

@@ -25,8 +25,8 @@ MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 8, 8192
 #: Stem channels of the tiny ResNet (``model.width``).
 MAX_MODEL_WIDTH = 1024
 #: Dataset kinds a domain can be prepared from (see advent.data.domains).
-SourceKind = Literal["synthetic", "gta5", "synthia"]
-TargetKind = Literal["synthetic", "cityscapes"]
+SourceKind = Literal["synthetic", "gta5", "synthia", "folder"]
+TargetKind = Literal["synthetic", "cityscapes", "folder"]
 
 
 def _at_least(key: str, obj: object, minimum: int | float, *names: str) -> None:
@@ -148,6 +148,61 @@ class CityscapesConfig(RawDatasetConfig):
 
 
 @dataclass(frozen=True)
+class FolderSourceConfig:
+    """Your own labelled source (the folder kind, advent.data.folder).
+
+    root: holds images/ (PNG or JPEG) and labels/ (PNG), paired by file stem.
+    class_map: the YAML file naming the classes and how the labels encode them
+      (advent.data.classmap), or a built-in protocol (``protocol: cityscapes19``).
+    image_size: (H, W) of prepared images and labels.
+    on_size_mismatch: image and label of different sizes: error | skip | resize.
+    """
+
+    root: str = "data/own/source"
+    class_map: str = "data/own/classes.yaml"
+    image_size: tuple[int, int] = (512, 1024)
+    on_size_mismatch: Literal["error", "skip", "resize"] = "error"
+
+    def validate(self, key: str) -> None:
+        if not self.root.strip():
+            raise ConfigError(f"{key}.root is empty: name the folder that holds images/")
+        if not all(MIN_IMAGE_SIDE <= side <= MAX_IMAGE_SIDE for side in self.image_size):
+            raise ConfigError(f"{key}.image_size: each side must be in [{MIN_IMAGE_SIDE}, "
+                              f"{MAX_IMAGE_SIDE}], got {list(self.image_size)}")
+
+
+@dataclass(frozen=True)
+class FolderTargetConfig(FolderSourceConfig):
+    """Your own target (the folder kind).
+
+    root: holds images/ (train: unlabelled for adaptation), optionally labels/ beside
+      them (only the oracle trains on those), val/{images,labels}/ and
+      test/{images,labels}/ (labelled splits). Without any labels the pipeline runs and
+      says "no target labels" where a number would need them.
+    class_map: how the target's labels encode the classes; "" = the source's class map
+      (a folder source), and none is needed without target labels.
+    val_count, seed: without val/, hold out val_count test/ images as val, drawn with seed.
+    """
+
+    root: str = "data/own/target"
+    class_map: str = ""
+    val_count: int = 0
+    seed: int = 1234
+
+    def validate(self, key: str) -> None:
+        super().validate(key)
+        _at_least(key, self, 0, "val_count", "seed")
+
+
+@dataclass(frozen=True)
+class FolderConfig:
+    """The folder kind: your own data in plain folders (README "Your own data")."""
+
+    source: FolderSourceConfig = field(default_factory=FolderSourceConfig)
+    target: FolderTargetConfig = field(default_factory=FolderTargetConfig)
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Which datasets the pipeline prepares (source: labelled; target: unlabelled)."""
 
@@ -157,23 +212,36 @@ class DataConfig:
     gta5: RawDatasetConfig = field(default_factory=lambda: RawDatasetConfig("data/raw/gta5", (720, 1280)))
     synthia: RawDatasetConfig = field(default_factory=lambda: RawDatasetConfig("data/raw/synthia", (760, 1280)))
     cityscapes: CityscapesConfig = field(default_factory=lambda: CityscapesConfig("data/raw/cityscapes", (512, 1024)))
+    folder: FolderConfig = field(default_factory=FolderConfig)
 
     def validate(self, key: str) -> None:
         if (self.source == "synthetic") != (self.target == "synthetic"):
             raise ConfigError(f"{key}: the synthetic benchmark is a pair: source and target must "
                               f"both be synthetic or both real (got {self.source} -> {self.target})")
+        if self.source == "folder" and not self.folder.source.class_map.strip():
+            raise ConfigError(f"{key}.folder.source.class_map is empty: a folder source needs the "
+                              f"class map its labels are decoded through")
 
     @property
-    def protocol(self) -> str:
-        """The label space of the pair: SYNTHIA -> Cityscapes is scored on 16 classes."""
+    def protocol(self) -> str | None:
+        """The label space of a built-in pair: SYNTHIA -> Cityscapes is scored on 16
+        classes. None for a folder source, whose class map names it (see
+        advent.data.inputs.pair_protocol)."""
+        if self.source == "folder":
+            return None
         return "synthia16" if self.source == "synthia" else "cityscapes19"
 
     def image_sizes(self) -> dict[str, tuple[int, int]]:
         """Parameter key -> (H, W) of the prepared source and target images."""
         if self.source == "synthetic":
             return {"data.synthetic": (self.synthetic.height, self.synthetic.width)}
-        return {f"data.{name}.image_size": getattr(self, name).image_size
-                for name in (self.source, self.target)}
+        sizes = {}
+        for domain, name in (("source", self.source), ("target", self.target)):
+            if name == "folder":
+                sizes[f"data.folder.{domain}.image_size"] = getattr(self.folder, domain).image_size
+            else:
+                sizes[f"data.{name}.image_size"] = getattr(self, name).image_size
+        return sizes
 
 
 # ----------------------------------------------------------------------------- model

@@ -9,6 +9,7 @@ from typing import Literal
 
 import torch
 
+from advent.data.labels import same_classes
 from advent.data.prepared import PreparedDataset, class_histogram
 from advent.losses import ClassRatioPrior
 from advent.methods import AdvEnt, MinEnt, Objective, SelfTraining, SourceOnly
@@ -16,7 +17,8 @@ from advent.models import Discriminator, build_segmenter
 from advent.models.checkpoints import load_pretrained
 from advent.io import digest_of, sha256_file
 from advent.params import ModelConfig, Params
-from advent.snapshot import SnapshotWriter, load_segmenter, save_segmenter
+from advent.snapshot import (SnapshotWriter, list_snapshots, load_segmenter, save_segmenter,
+                             save_skipped)
 from advent.runtime import float_setting, is_main_process, seed_everything
 from advent.train import LogFn, train
 
@@ -65,15 +67,16 @@ def train_and_save(method: Method, params: Params, iterations: int,
     ``train.snapshot_every``-th iteration before the last (for model selection).
     """
     protocol = source.protocol
-    if target is not None and target.protocol.name != protocol.name:
-        raise ValueError(f"source {source.root} uses protocol {protocol.name} but target "
-                         f"{target.root} uses {target.protocol.name}")
+    if target is not None and not same_classes(target.protocol, protocol):
+        raise ValueError(f"source {source.root} uses protocol {protocol.name} "
+                         f"{list(protocol.class_names)} but target {target.root} uses "
+                         f"{target.protocol.name} {list(target.protocol.class_names)}")
     model_cfg: ModelConfig = params.model
     if init_model is None and params.init.weights and not Path(params.init.weights).is_file():
         raise FileNotFoundError(f"init.weights: no file at {params.init.weights}")
     seed_everything(params.train.seed)  # reproducible init, equal on every rank
     if init_model is not None:
-        segmenter, init_file = load_segmenter(init_model, protocol.name, source.root)
+        segmenter, init_file = load_segmenter(init_model, protocol, source.root)
         if init_file["model_config"] != dataclasses.asdict(model_cfg):
             raise ValueError(f"{init_model} was trained with model {init_file['model_config']}, "
                              f"params.yaml asks for {dataclasses.asdict(model_cfg)}")
@@ -96,10 +99,24 @@ def train_and_save(method: Method, params: Params, iterations: int,
     info = {"method": method, "iterations": iterations, "seed": params.train.seed,
             "method_params": dataclasses.asdict(method_params) if method_params else None,
             "float_setting": float_setting()}
-    snapshots = SnapshotWriter(out_dir / "snapshots", model_cfg, protocol.name, info)
+    # New images are resized to what the run adapted to (the target's size), if anything.
+    input_size = (target or source).image_size
+    snapshots = SnapshotWriter(out_dir / "snapshots", model_cfg, protocol, info, input_size)
     trained = train(segmenter, objective, source, target, params.train, iterations,
                     checkpoint_path=out_dir / "resume.pt", fingerprint=fingerprint, log=log,
                     snapshots=snapshots)
     if is_main_process():
-        save_segmenter(out_dir / "model.pt", trained, model_cfg, protocol.name,
-                       info={**info, "iteration": iterations})
+        save_segmenter(out_dir / "model.pt", trained, model_cfg, protocol,
+                       info={**info, "iteration": iterations}, input_size=input_size)
+
+
+def skip_training(out_dir: Path, reason: str) -> None:
+    """Write what a training stage that cannot train leaves: a skipped record as
+    ``model.pt`` (the stages after it say ``reason``), one as ``resume.pt`` (no
+    checkpoint to resume from), and an empty ``snapshots/``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_skipped(out_dir / "model.pt", reason)
+    save_skipped(out_dir / "resume.pt", reason)
+    (out_dir / "snapshots").mkdir(exist_ok=True)
+    for _, stale in list_snapshots(out_dir / "snapshots"):  # of an earlier run that had labels
+        stale.unlink()

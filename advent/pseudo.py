@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advent.data.labels import IGNORE_INDEX
+from advent.data.labels import IGNORE_INDEX, NO_TARGET_LABELS
 from advent.data.prepared import PreparedDataset, PreparedWriter
 from advent.predict import iterate_predictions
 
@@ -73,13 +73,13 @@ class PseudoLabelStats:
 
     ``thresholds`` (C,) per-class confidence thresholds; ``selected_fraction`` the share
     of target pixels given a label (the coverage); ``pixel_accuracy_of_selected`` their
-    accuracy against the target ground truth where it exists: a diagnostic only, the
-    ground truth never reaches training.
+    accuracy against the target ground truth where it exists (None when the target train
+    images have no labels): a diagnostic only, the ground truth never reaches training.
     """
 
     thresholds: np.ndarray
     selected_fraction: float
-    pixel_accuracy_of_selected: float
+    pixel_accuracy_of_selected: float | None
 
 
 def _confident_predictions(models: Sequence[nn.Module], target: PreparedDataset, device: torch.device,
@@ -113,7 +113,7 @@ def pseudo_label_dataset(models: Sequence[nn.Module], target: PreparedDataset,
     selected = total = correct = scored = 0
     meta = {**(extra_meta or {}), "fraction": fraction, "max_threshold": max_threshold,
             "thresholds": thresholds.tolist()}
-    with PreparedWriter(out, f"pseudo-{target.meta['name']}", target.protocol.name,
+    with PreparedWriter(out, f"pseudo-{target.meta['name']}", target.protocol,
                         target.image_size, extra_meta={"pseudo_label": meta}) as writer:
         for images, labels, confidence, predicted, index in _confident_predictions(
                 models, target, device, batch_size):
@@ -126,15 +126,18 @@ def pseudo_label_dataset(models: Sequence[nn.Module], target: PreparedDataset,
             correct += int((scored_mask & (pseudo.long() == labels)).sum())
             for image, label, i in zip(images, pseudo, index):
                 writer.add("train", target.ids[int(i)], image.permute(1, 2, 0).numpy(), label.numpy())
+    accuracy = correct / max(scored, 1) if target.labelled else None
     return PseudoLabelStats(thresholds=thresholds, selected_fraction=selected / max(total, 1),
-                            pixel_accuracy_of_selected=correct / max(scored, 1))
+                            pixel_accuracy_of_selected=accuracy)
 
 
-def pseudo_label_metrics(stats: PseudoLabelStats) -> dict[str, dict[str, float]]:
+def pseudo_label_metrics(stats: PseudoLabelStats) -> dict[str, dict[str, float | str]]:
     """The DVC metrics of a pseudo-labelling pass, under one key so that ``dvc exp show``
-    names its columns ``pseudo_label.coverage`` and ``pseudo_label.accuracy``."""
+    names its columns ``pseudo_label.coverage`` and ``pseudo_label.accuracy`` (which
+    says "no target labels" when there are none to check against)."""
+    accuracy = stats.pixel_accuracy_of_selected
     return {"pseudo_label": {"coverage": stats.selected_fraction,
-                             "accuracy": stats.pixel_accuracy_of_selected}}
+                             "accuracy": NO_TARGET_LABELS if accuracy is None else accuracy}}
 
 
 def threshold_rows(stats: PseudoLabelStats, class_names: Sequence[str]) -> list[dict]:

@@ -111,6 +111,8 @@ OUT_OF_RANGE = [
     ("data.gta5.image_size", [720, 9000]), ("data.synthia.image_size", [4, 1280]),
     ("data.cityscapes.image_size", [0, 0]), ("data.cityscapes.val_count", -1),
     ("data.cityscapes.seed", -1), ("data.cityscapes.test_label_size", [1024, 10_000]),
+    ("data.folder.source.image_size", [4, 64]), ("data.folder.target.image_size", [64, 9000]),
+    ("data.folder.target.val_count", -1), ("data.folder.target.seed", -2),
     ("model.width", 0), ("model.width", 5000),
     ("train.seed", -1), ("train.threads", -1), ("train.batch_size", 0), ("train.lr", 0.0),
     ("train.lr", float("inf")),
@@ -180,6 +182,13 @@ def test_every_numeric_parameter_has_its_range_checked():
     ({"train.device": "cuda:x"}, "train.device"),
     ({"data.gta5.raw_root": " ", "data.source": "gta5", "data.target": "cityscapes"},
      "data.gta5.raw_root"),
+    ({"data.source": "folder", "data.target": "folder", "data.folder.source.class_map": ""},
+     "data.folder.source.class_map"),
+    ({"data.source": "folder", "data.target": "synthetic"}, "both be synthetic or both real"),
+    ({"data.folder.target.root": " ", "data.target": "folder", "data.source": "gta5"},
+     "data.folder.target.root"),
+    ({"data.source": "gta5", "data.target": "folder", "data.folder.target.image_size": [16, 64]},
+     "adapt.advent.d_layers"),  # 5 stride-2 layers leave nothing of 16 rows
 ])
 def test_inconsistent_values_are_refused_naming_a_key(tmp_path, changes, key):
     data = _defaults()

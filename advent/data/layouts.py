@@ -38,7 +38,7 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from advent.data.readers import RawDataError
 
@@ -52,12 +52,29 @@ CITYSCAPES_LAYOUT = ("<root>/leftImg8bit/{train,val}/<city>/<name>_leftImg8bit.p
 
 @dataclass(frozen=True)
 class RawSample:
-    """One raw image/label pair and the prepared split it goes to."""
+    """One raw image/label pair and the prepared split it goes to; ``label`` is None for
+    an unlabelled image (the folder kind's target train images)."""
 
     split: str
     sample_id: str
     image: Path
-    label: Path
+    label: Path | None
+
+
+def file_listing(samples: Iterable[RawSample], raw_root: str | os.PathLike) -> list[list]:
+    """[split, id, path (relative to ``raw_root`` when below it), size, mtime_ns] of every
+    image and label file: what a cheap fingerprint of the raw input is made of (contents
+    are not read; hashing them is DVC's job)."""
+    raw_root = Path(raw_root)
+    files = []
+    for s in samples:
+        for path in (s.image, s.label):
+            if path is None:
+                continue
+            info = path.stat()
+            rel = path.relative_to(raw_root) if path.is_relative_to(raw_root) else path
+            files.append([s.split, s.sample_id, rel.as_posix(), info.st_size, info.st_mtime_ns])
+    return files
 
 
 def _require_dir(path: Path, dataset: str, layout: str) -> Path:

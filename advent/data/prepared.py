@@ -3,7 +3,9 @@
 A prepared dataset is a folder::
 
     meta.json                 format, name, protocol, image size, splits -> shard files + counts
-                              (+ a split's label_size when its labels are not image size)
+                              (+ a split's label_size when its labels are not image size,
+                              "labelled": false for a split of unlabelled images, and
+                              "classes" for a protocol of a class-map file)
     <split>-00000.tar ...     tar shards; per sample two members:
                                 <id>.image.png   (H, W, 3) uint8 RGB (or .image.jpg)
                                 <id>.label.png   (H, W) uint8 train ids, 255 = ignore
@@ -24,13 +26,13 @@ import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
-from advent.data.labels import Protocol, get_protocol
+from advent.data.labels import Protocol, as_protocol, protocol_from_record, protocol_record
 from advent.io import atomic_path, read_json, write_json
 
 FORMAT = "advent-prepared-v1"
@@ -55,22 +57,25 @@ class PreparedWriter:
     Use as a context manager; an exception inside leaves any previous dataset at
     ``root`` untouched and removes the partial one. ``label_sizes`` gives the (H, W) of
     the labels of splits whose labels are not ``image_size`` (recorded per split in
-    ``meta.json``).
+    ``meta.json``); ``unlabelled`` names splits of images without labels (their labels
+    are 255 only; ``"labelled": false`` in ``meta.json``). ``protocol``: a built-in
+    protocol's name, or a :class:`Protocol` (one of its own is recorded with its classes).
 
     >>> with PreparedWriter(root, "synthetic-source", "cityscapes19", (64, 128)) as w:
     ...     w.add("train", "000001", image, label)
     """
 
-    def __init__(self, root: str | os.PathLike, name: str, protocol: str,
+    def __init__(self, root: str | os.PathLike, name: str, protocol: str | Protocol,
                  image_size: tuple[int, int], shard_size: int = 1000,
                  image_format: str = "png", extra_meta: dict | None = None,
-                 label_sizes: Mapping[str, tuple[int, int]] | None = None) -> None:
+                 label_sizes: Mapping[str, tuple[int, int]] | None = None,
+                 unlabelled: Sequence[str] = ()) -> None:
         if image_format not in ("png", "jpg"):
             raise ValueError(f"image_format must be 'png' or 'jpg', got {image_format!r}")
-        get_protocol(protocol)  # fail early on a bad name
         self.root = Path(root)
         self.name = name
-        self.protocol = protocol
+        self.protocol = as_protocol(protocol)  # fails early on a bad name
+        self.unlabelled = set(unlabelled)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.shard_size = shard_size
         self.image_format = image_format
@@ -113,6 +118,8 @@ class PreparedWriter:
             info = self._splits[split] = {"count": 0, "shards": []}
             if split in self.label_sizes:
                 info["label_size"] = list(self.label_sizes[split])
+            if split in self.unlabelled:
+                info["labelled"] = False
         if info["count"] % self.shard_size == 0:
             self._close_shard(split)
             shard = f"{split}-{len(info['shards']):05d}.tar"
@@ -146,7 +153,7 @@ class PreparedWriter:
             if not self._splits:
                 raise ValueError(f"{self.root}: refusing to write a prepared dataset with no samples")
             write_json(self._tmp / META, {
-                "format": FORMAT, "name": self.name, "protocol": self.protocol,
+                "format": FORMAT, "name": self.name, **protocol_record(self.protocol),
                 "image_size": list(self.image_size), "splits": self._splits, **self.extra_meta,
             })
 
@@ -187,10 +194,7 @@ def _check_meta(path: Path, meta: dict) -> None:
     size = meta.get("image_size")
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
         raise ValueError(f"{path}: image_size must be [H, W], got {size!r}")
-    try:
-        get_protocol(meta.get("protocol"))
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+    protocol_from_record(meta, str(path))  # a built-in name, or the classes recorded
     splits = meta.get("splits")
     if not isinstance(splits, dict) or not splits:
         raise ValueError(f"{path}: splits must map split names to shards, got {splits!r}")
@@ -207,7 +211,8 @@ class PreparedDataset(torch.utils.data.Dataset):
 
     Items are ``(image, label, index)``: image (3, H, W) uint8 RGB, label (H, W) int64
     train ids (255 = ignore), or (Hl, Wl) = ``label_size`` when the split keeps its
-    labels at another size (predictions are then upsampled to it). Normalisation happens
+    labels at another size (predictions are then upsampled to it). ``labelled`` is False
+    for a split of images without labels (every label 255). Normalisation happens
     in the model, so the checkpoint carries its own preprocessing and uint8 batches stay
     small on the way to a GPU.
     """
@@ -223,7 +228,8 @@ class PreparedDataset(torch.utils.data.Dataset):
         if info["count"] == 0:
             raise ValueError(f"{self.root}: split {split!r} is empty")
         self.meta = meta
-        self.protocol: Protocol = get_protocol(meta["protocol"])
+        self.protocol: Protocol = protocol_from_record(meta, str(self.root / META))
+        self.labelled: bool = info.get("labelled", True)
         self.image_size: tuple[int, int] = tuple(meta["image_size"])
         # None: each label has its image's size (every split written without a label_size)
         self._label_size: tuple[int, int] | None = (tuple(info["label_size"]) if "label_size" in info

@@ -4,7 +4,10 @@ Which files make up each kind's samples and splits, how its labels are read and 
 to train ids, is registered in :mod:`advent.data.registry` (layouts: :mod:`advent.data.layouts`).
 
 Images are resized bicubic, labels nearest, both to ``image_size`` = (H, W); labels
-become train ids of the protocol with 255 = ignore (ids outside the table -> 255).
+become train ids of the protocol with 255 = ignore (ids outside the table -> 255; the
+folder kind decodes them through a class map instead, which refuses values it does not
+list). An unlabelled image (the folder kind's target train) gets a label of 255 only,
+and its split is marked ``"labelled": false`` in ``meta.json``.
 Cityscapes' ``test`` labels can be kept at another size (``test_label_size``; the paper
 scores against the full-resolution 1024 x 2048 labels), recorded in ``meta.json``.
 Decoding, mapping, resizing and PNG encoding run in a process pool; the parent only
@@ -29,10 +32,12 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-from advent.data.layouts import RawSample
+from advent.data.classmap import ClassMap, load_class_map
+from advent.data.labels import IGNORE_INDEX, Protocol, as_protocol, protocol_record
+from advent.data.layouts import RawSample, file_listing
 from advent.data.prepared import META, PreparedWriter, encode_jpg, encode_png
 from advent.data.readers import RawDataError, read_image
-from advent.data.registry import get_kind
+from advent.data.registry import LabelDecoder, get_kind
 from advent.io import digest_of, read_json
 
 #: Bump when the preparation itself changes, so old outputs are not taken as up to date.
@@ -47,7 +52,7 @@ MISMATCH_POLICIES = ("error", "skip", "resize")
 class _Settings:
     dataset: str
     image_size: tuple[int, int]
-    table: np.ndarray = field(repr=False)
+    decode: LabelDecoder | None = field(repr=False)  # None: no sample has a label
     image_format: str
     on_size_mismatch: str
     label_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # split -> (H, W)
@@ -67,29 +72,34 @@ def _init_worker(settings: _Settings) -> None:
 
 
 def process_sample(sample: RawSample, dataset: str, image_size: tuple[int, int],
-                   table: np.ndarray, on_size_mismatch: str = "error",
+                   decode: LabelDecoder | None, on_size_mismatch: str = "error",
                    label_size: tuple[int, int] | None = None
                    ) -> tuple[np.ndarray, np.ndarray] | None:
     """Decode, map and resize one pair: ((H, W, 3) uint8 image, (H, W) uint8 train ids),
-    the label to ``label_size`` instead when given.
+    the label to ``label_size`` instead when given; ``decode`` turns a label file into
+    train ids. An unlabelled sample (``label`` None) gets a label of 255 only.
 
     Returns ``None`` when the sizes differ and ``on_size_mismatch == "skip"``.
     """
     image = read_image(sample.image)
-    raw_label = get_kind(dataset).read_label(sample.label)
-    if raw_label.shape != image.shape[:2]:
-        if on_size_mismatch == "skip":
-            return None
-        if on_size_mismatch == "error":
-            raise RawDataError(
-                f"{dataset}: image {sample.image} is {image.shape[1]}x{image.shape[0]} but "
-                f"label {sample.label} is {raw_label.shape[1]}x{raw_label.shape[0]} (WxH)")
-        # "resize": each to the target size on its own, as the official loaders do
-    label = table[raw_label]  # map before resizing: nearest commutes with a lookup
     h, w = image_size
+    lh, lw = label_size or image_size
+    if sample.label is None:
+        label = np.full((lh, lw), IGNORE_INDEX, dtype=np.uint8)
+    else:
+        if decode is None:
+            raise ValueError(f"{dataset}: label {sample.label} given but no way to decode it")
+        label = decode(sample.label)  # map before resizing: nearest commutes with a lookup
+        if label.shape != image.shape[:2]:
+            if on_size_mismatch == "skip":
+                return None
+            if on_size_mismatch == "error":
+                raise RawDataError(
+                    f"{dataset}: image {sample.image} is {image.shape[1]}x{image.shape[0]} but "
+                    f"label {sample.label} is {label.shape[1]}x{label.shape[0]} (WxH)")
+            # "resize": each to the target size on its own, as the official loaders do
     if image.shape[:2] != (h, w):
         image = np.asarray(Image.fromarray(image).resize((w, h), Image.BICUBIC))
-    lh, lw = label_size or image_size
     if label.shape != (lh, lw):
         label = np.asarray(Image.fromarray(label).resize((lw, lh), Image.NEAREST))
     return image, label
@@ -98,7 +108,7 @@ def process_sample(sample: RawSample, dataset: str, image_size: tuple[int, int],
 def _work(sample: RawSample) -> tuple[RawSample, bytes | None, bytes | None]:
     s = _SETTINGS
     assert s is not None, "worker not initialised"
-    out = process_sample(sample, s.dataset, s.image_size, s.table, s.on_size_mismatch,
+    out = process_sample(sample, s.dataset, s.image_size, s.decode, s.on_size_mismatch,
                          s.label_sizes.get(sample.split))
     if out is None:
         return sample, None, None
@@ -122,13 +132,8 @@ class PrepareResult:
 
 def fingerprint(dataset: str, raw_root: Path, samples: Iterable[RawSample], args: dict) -> str:
     """SHA-256 over the arguments and every input's relative path, size and mtime."""
-    files = []
-    for s in samples:
-        for path in (s.image, s.label):
-            info = path.stat()
-            rel = path.relative_to(raw_root) if path.is_relative_to(raw_root) else path
-            files.append([s.split, s.sample_id, rel.as_posix(), info.st_size, info.st_mtime_ns])
-    return digest_of(version=PREPARE_VERSION, dataset=dataset, args=args, files=files)
+    return digest_of(version=PREPARE_VERSION, dataset=dataset, args=args,
+                     files=file_listing(samples, raw_root))
 
 
 def _up_to_date(out: Path, fp: str) -> dict | None:
@@ -143,19 +148,24 @@ def _up_to_date(out: Path, fp: str) -> dict | None:
 
 
 def prepare(dataset: str, raw_root: str | os.PathLike, out: str | os.PathLike,
-            image_size: tuple[int, int], protocol: str | None = None,
-            val_count: int = 200, seed: int = 1234, splits: Sequence[str] | None = None,
+            image_size: tuple[int, int], protocol: str | Protocol | None = None,
+            val_count: int | None = None, seed: int = 1234, splits: Sequence[str] | None = None,
             list_file: str | os.PathLike | None = None, workers: int | None = None,
             image_format: str = "png", on_size_mismatch: str = "error",
             shard_size: int = 1000, progress: bool = True,
-            test_label_size: tuple[int, int] | None = None) -> PrepareResult:
+            test_label_size: tuple[int, int] | None = None,
+            class_map: str | os.PathLike | ClassMap | None = None) -> PrepareResult:
     """Prepare a raw dataset into ``out`` (a prepared-dataset folder); see the module doc.
 
     * ``image_size`` (H, W) of every prepared image and label.
     * ``protocol``: label space; default ``cityscapes19`` (``synthia16`` for SYNTHIA). For
-      Cityscapes as the target of a SYNTHIA source pass ``synthia16``.
-    * ``val_count``, ``seed``, ``splits``: Cityscapes hold-out and which prepared splits to
-      write (default: train, val, test; val only if ``val_count > 0``).
+      Cityscapes as the target of a SYNTHIA source pass ``synthia16``. The folder kind
+      takes its class map's; a protocol given with it must have the same classes.
+    * ``class_map``: the folder kind only, the class-map file (or :class:`ClassMap`) its
+      labels are decoded through; not needed when no sample has a label.
+    * ``val_count``, ``seed``, ``splits``: the hold-out (Cityscapes: ``val_count`` official
+      train images, default 200; the folder kind: of ``test/``, default 0) and which
+      prepared splits to write (default: all the kind provides, or its root holds).
     * ``list_file``: GTA5/SYNTHIA only, the ids to use (default: all).
     * ``workers``: processes decoding/resizing/encoding (default: all cores; 1 = in-process).
     * ``on_size_mismatch``: image and label of different sizes -> ``error`` (default),
@@ -176,8 +186,8 @@ def prepare(dataset: str, raw_root: str | os.PathLike, out: str | os.PathLike,
     h, w = (int(v) for v in image_size)
     if h <= 0 or w <= 0:
         raise ValueError(f"image_size must be positive (H, W), got {tuple(image_size)}")
-    protocol = protocol or kind.default_protocol
-    table = kind.label_table(protocol)
+    if val_count is None:  # the folder kind holds val out only when asked to
+        val_count = 0 if kind.splits_from_root else 200
     raw_root = Path(raw_root)
     out = Path(out)
 
@@ -186,12 +196,15 @@ def prepare(dataset: str, raw_root: str | os.PathLike, out: str | os.PathLike,
         raise ValueError(f"{dataset}: test_label_size needs a test split, and {dataset} "
                          f"prepares only {list(query.splits)}")
     samples = kind.list_samples(raw_root, query)
+    resolved, decode, class_map = _labels(dataset, samples, protocol, class_map)
 
-    args = {"image_size": [h, w], "protocol": protocol, "splits": list(query.splits),
+    args = {"image_size": [h, w], **protocol_record(resolved), "splits": list(query.splits),
             "image_format": image_format, "on_size_mismatch": on_size_mismatch,
             "shard_size": shard_size, "list_file": str(list_file) if list_file else None}
     if kind.holdout:
         args.update(val_count=val_count, seed=seed)
+    if kind.class_map:
+        args["class_map"] = class_map.digest if class_map is not None else None
     label_sizes = {}
     if test_label_size is not None:  # absent otherwise: same fingerprint as before the option
         label_sizes["test"] = (int(test_label_size[0]), int(test_label_size[1]))
@@ -205,16 +218,19 @@ def prepare(dataset: str, raw_root: str | os.PathLike, out: str | os.PathLike,
                              time.monotonic() - t0, list(meta.get("skipped_samples", [])))
 
     workers = max(1, workers or os.cpu_count() or 1)
-    settings = _Settings(dataset, (h, w), table, image_format, on_size_mismatch, label_sizes)
+    settings = _Settings(dataset, (h, w), decode, image_format, on_size_mismatch, label_sizes)
     extra = {"fingerprint": fp, "source": {"dataset": dataset, "raw_root": str(raw_root),
                                            "prepare_version": PREPARE_VERSION, **args}}
+    if class_map is not None:
+        extra["source"]["class_map_path"] = class_map.path
+    unlabelled = sorted({s.split for s in samples if s.label is None})
     skipped: list[str] = []
     counts: dict[str, int] = {}
     from tqdm import tqdm  # progress bar on stderr
 
-    with PreparedWriter(out, dataset, protocol, (h, w), shard_size=shard_size,
+    with PreparedWriter(out, dataset, resolved, (h, w), shard_size=shard_size,
                         image_format=image_format, extra_meta=extra,
-                        label_sizes=label_sizes) as writer, \
+                        label_sizes=label_sizes, unlabelled=unlabelled) as writer, \
             tqdm(total=len(samples), desc=f"prepare {dataset}", unit="img",
                  disable=not progress, file=sys.stderr) as bar:
         for sample, image_bytes, label_bytes in _run(samples, settings, workers):
@@ -229,6 +245,38 @@ def prepare(dataset: str, raw_root: str | os.PathLike, out: str | os.PathLike,
         sys.stderr.write(f"prepare {dataset}: skipped {len(skipped)} size-mismatched pairs "
                          f"(listed in {out / META})\n")
     return PrepareResult(out, counts, False, time.monotonic() - t0, skipped)
+
+
+def _labels(dataset: str, samples: Sequence[RawSample], protocol: str | Protocol | None,
+            class_map: str | os.PathLike | ClassMap | None
+            ) -> tuple[Protocol, LabelDecoder | None, ClassMap | None]:
+    """The protocol the samples are prepared in, the decoder of their label files (None
+    when none has a label) and the class map loaded."""
+    kind = get_kind(dataset)
+    if class_map is not None and not isinstance(class_map, ClassMap):
+        class_map = load_class_map(class_map)
+    labelled = next((s.label for s in samples if s.label is not None), None)
+    if not kind.class_map:
+        resolved = as_protocol(protocol or kind.default_protocol)
+        return resolved, kind.label_decoder(resolved.name, class_map), None
+    if protocol is None:
+        if class_map is None:
+            raise ValueError(f"{dataset}: give a class map (or, for images without labels, "
+                             f"the protocol they are prepared in)")
+        resolved = class_map.protocol
+    else:
+        resolved = as_protocol(protocol)
+        if class_map is not None and class_map.protocol.class_names != resolved.class_names:
+            raise ValueError(
+                f"class spaces do not match: the class map {class_map.path} lists "
+                f"{list(class_map.protocol.class_names)} but the data are prepared in "
+                f"{resolved.name}: {list(resolved.class_names)}")
+    if labelled is None:
+        return resolved, None, class_map
+    if class_map is None:
+        raise ValueError(f"{dataset}: there are labels (e.g. {labelled}) but no class map to "
+                         f"decode them")
+    return resolved, kind.label_decoder(class_map=class_map), class_map
 
 
 def _run(samples: list[RawSample], settings: _Settings, workers: int
@@ -249,9 +297,8 @@ def _run(samples: list[RawSample], settings: _Settings, workers: int
 def load_raw_sample(dataset: str, sample: RawSample, image_size: tuple[int, int],
                     protocol: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Decode + map + resize one raw pair now (what every epoch would cost without preparing)."""
-    kind = get_kind(dataset)
-    table = kind.label_table(protocol or kind.default_protocol)
-    out = process_sample(sample, dataset, image_size, table, "resize")
+    out = process_sample(sample, dataset, image_size, get_kind(dataset).label_decoder(protocol),
+                         "resize")
     assert out is not None
     return out
 

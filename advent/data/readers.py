@@ -114,3 +114,43 @@ def read_synthia_label(path: str | os.PathLike) -> np.ndarray:
     if array.dtype not in (np.uint16, np.uint8):
         raise RawDataError(f"label {path}: unexpected pixel type {array.dtype}")
     return array
+
+
+def read_raw_label(path: str | os.PathLike, palette_as_rgb: bool = False) -> np.ndarray:
+    """A label file of the folder kind as it is stored: (H, W) uint8 or uint16 values of a
+    single-channel PNG (8 or 16 bit), or (H, W, 3) uint8 RGB of a colour PNG (alpha
+    dropped). A palette PNG gives its indices, or its colours with ``palette_as_rgb``.
+
+    16-bit files go through OpenCV (Pillow would read 16-bit colour PNGs as 8-bit);
+    a JPEG, a 16-bit colour PNG or another mode raises an error naming the file.
+    """
+    with open_checked(path, "label") as im:
+        mode, fmt = im.mode, im.format
+        if fmt != "PNG":
+            found = fmt or "another format"
+            raise RawDataError(f"label {path}: labels must be PNG files, got {found} (a lossy "
+                               f"format changes label values)")
+        if mode == "P":
+            try:
+                im.load()
+            except (OSError, SyntaxError, ValueError) as err:
+                raise RawDataError(f"cannot decode label {path}: {err}") from None
+            return np.asarray(im.convert("RGB") if palette_as_rgb else im)
+    import cv2
+
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise RawDataError(f"cannot read label {path}: {err}") from None
+    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if array is None:
+        raise RawDataError(f"cannot decode label {path}: not a readable PNG (corrupt or truncated?)")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2 and array.dtype in (np.uint8, np.uint16):
+        return array
+    if array.ndim == 3 and array.shape[2] in (3, 4) and array.dtype == np.uint8:
+        return np.ascontiguousarray(array[:, :, 2::-1])  # OpenCV's BGR(A) -> RGB
+    raise RawDataError(f"label {path}: expected an 8- or 16-bit single-channel PNG or an 8-bit "
+                       f"colour PNG, got {array.shape[2] if array.ndim == 3 else 1} channel(s) "
+                       f"of {array.dtype} (PNG mode {mode})")

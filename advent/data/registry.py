@@ -9,7 +9,10 @@ the by-hand tools look kinds up here only, so a new kind is one more entry in
 :data:`KINDS` (its layout code beside the others, e.g. in :mod:`advent.data.layouts`).
 
 The procedural benchmark (``synthetic``) is no raw kind: it is generated, not read
-(:mod:`advent.data.synthetic`).
+(:mod:`advent.data.synthetic`). The folder kind (``folder``, :mod:`advent.data.folder`)
+is the user's own data: its labels are decoded through a class-map file
+(:mod:`advent.data.classmap`) rather than a table per protocol, and the splits its root
+holds are the ones prepared.
 """
 from __future__ import annotations
 
@@ -20,11 +23,16 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from advent.data.classmap import ClassMap
+from advent.data.folder import FOLDER_LAYOUT, list_folder
 from advent.data.labels import (CITYSCAPES19_TO_SYNTHIA16, CITYSCAPES_LABEL_ID_TO_TRAIN_ID,
                                 SYNTHIA_ID_TO_TRAIN_ID_16, get_protocol, lookup_table)
 from advent.data.layouts import (CITYSCAPES_LAYOUT, GTA5_LAYOUT, SYNTHIA_LAYOUT, RawSample,
                                  list_cityscapes, list_gta5, list_synthia)
-from advent.data.readers import RawDataError, read_index_label, read_synthia_label
+from advent.data.readers import RawDataError, read_index_label, read_raw_label, read_synthia_label
+
+#: Decodes one label file into (H, W) uint8 train ids, 255 = ignore.
+LabelDecoder = Callable[[str | os.PathLike], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,11 @@ class DatasetKind:
       255 = ignore). Its keys are the protocols the kind can be prepared in, the first
       being its default.
     * ``splits``: the prepared splits it provides. ``holdout``: ``val`` is a seeded
-      hold-out of ``train`` (``val_count``, ``seed``); ``takes_list_file``: a list file
-      may select the samples.
+      hold-out (``val_count``, ``seed``; of ``train`` for Cityscapes, of ``test`` for the
+      folder kind); ``takes_list_file``: a list file may select the samples;
+      ``splits_from_root``: the splits found under the root are prepared (``splits`` are
+      those it may hold).
+    * ``class_map``: labels are decoded through a class-map file (``label_tables`` empty).
     * ``source``: where to download it from; ``None``: no download (the user's own files).
     """
 
@@ -89,6 +100,8 @@ class DatasetKind:
     splits: tuple[str, ...] = ("train",)
     holdout: bool = False
     takes_list_file: bool = False
+    splits_from_root: bool = False
+    class_map: bool = False
     source: DatasetSource | None = None
 
     @property
@@ -109,6 +122,20 @@ class DatasetKind:
                              f"{known} {verb} defined, got {protocol!r}")
         return self.label_tables[protocol]()
 
+    def label_decoder(self, protocol: str | None = None, class_map: ClassMap | None = None
+                      ) -> LabelDecoder:
+        """What turns one of this kind's label files into train ids: the class map's
+        decoding (a class-map kind), or the reader and the table of ``protocol``."""
+        if self.class_map:
+            if class_map is None:
+                raise ValueError(f"{self.name}: labels are decoded through a class map; "
+                                 f"none was given")
+            return class_map.read_label
+        if class_map is not None:
+            raise ValueError(f"{self.name}: labels are read through its own tables; a class "
+                             f"map is for the folder kind")
+        return TableDecoder(self.name, self.label_table(protocol or self.default_protocol))
+
     def query(self, splits: Sequence[str] | None = None, val_count: int = 200,
               seed: int = 1234, list_file: str | os.PathLike | None = None) -> SampleQuery:
         """Check the options against this kind; default splits: all it provides (``val``
@@ -121,6 +148,8 @@ class DatasetKind:
             if not set(splits) <= set(self.splits):
                 raise ValueError(f"{self.name}: splits must be among "
                                  f"{', '.join(self.splits)}; got {list(splits)}")
+        elif self.splits_from_root:
+            splits = self.splits
         else:
             splits = tuple(s for s in self.splits
                            if not (self.holdout and s == "val" and val_count <= 0))
@@ -144,6 +173,18 @@ class DatasetKind:
                               if c.is_dir() and not c.name.startswith("."))
         raise RawDataError(f"{self.name}: no raw layout found in {path}: expected "
                            f"{self.layout}")
+
+
+@dataclass(frozen=True)
+class TableDecoder:
+    """A built-in kind's label file -> train ids: its reader, then one protocol's table
+    (a plain object, so that worker processes receive it)."""
+
+    kind: str
+    table: np.ndarray
+
+    def __call__(self, path: str | os.PathLike) -> np.ndarray:
+        return self.table[get_kind(self.kind).read_label(path)]
 
 
 # --------------------------------------------------------------------------- the kinds
@@ -171,6 +212,10 @@ def _synthia_samples(root: Path, query: SampleQuery) -> list[RawSample]:
 
 def _cityscapes_samples(root: Path, query: SampleQuery) -> list[RawSample]:
     return list_cityscapes(root, query.val_count, query.seed, query.splits)
+
+
+def _folder_samples(root: Path, query: SampleQuery) -> list[RawSample]:
+    return list_folder(root, query.splits, query.val_count, query.seed)
 
 
 _GTA5_BASE = "https://download.visinf.tu-darmstadt.de/data/from_games/data"
@@ -219,6 +264,14 @@ KINDS: dict[str, DatasetKind] = {kind.name: kind for kind in (
             homepage="https://www.cityscapes-dataset.com/downloads/",
             note="through the cityscapesscripts package (pip install cityscapesscripts); "
                  "needs an account: set CITYSCAPES_USERNAME and CITYSCAPES_PASSWORD"),
+    ),
+    DatasetKind(
+        name="folder",
+        title="your own images and labels in plain folders, with a class map (README: "
+              "Your own data)",
+        layout=FOLDER_LAYOUT, markers=("images",),
+        list_samples=_folder_samples, read_label=read_raw_label, label_tables={},
+        splits=("train", "val", "test"), holdout=True, splits_from_root=True, class_map=True,
     ),
 )}
 

@@ -98,9 +98,11 @@ def plot_qualitative_grid(
     entropies: Mapping[str, Sequence[np.ndarray]] | None = None,
     methods: Sequence[str] | None = None,
     row_labels: Sequence[str] | None = None,
+    ground_truth_title: str = "ground truth",
 ) -> Path:
     """Rows = images (pass the same fixed test images for every report); columns = image,
-    ground truth, then per method its prediction (and its entropy map if ``entropies``).
+    ground truth (titled ``ground_truth_title``), then per method its prediction (and its
+    entropy map if ``entropies``).
 
     images: (H, W, 3) uint8 RGB (floats in [0, 1] accepted; network inputs are refused); ground_truth and predictions: (H, W) train ids (255 =
     ignore, drawn black); entropies: (H, W) normalised entropy, drawn with a fixed
@@ -123,7 +125,7 @@ def plot_qualitative_grid(
     if row_labels is not None and len(row_labels) != n:
         raise ValueError(f"{n} images but {len(row_labels)} row labels")
 
-    cols: list[str] = ["image", "ground truth"]
+    cols: list[str] = ["image", ground_truth_title]
     for m in chosen:
         cols.append(m)
         if entropies is not None:
@@ -190,11 +192,15 @@ def plot_reliability(
     calibration: Mapping[str, Mapping[str, Any]],
     out_png: str | os.PathLike,
     methods: Sequence[str] | None = None,
+    title: str | None = None,
 ) -> Path:
     """One reliability diagram per method: per-bin accuracy vs confidence, the diagonal,
-    and the ECE in the title. ``calibration[m]`` is ``CalibrationAccumulator.result()``."""
+    and the ECE in the title (``title`` above them all, when given).
+    ``calibration[m]`` is ``CalibrationAccumulator.result()``."""
     chosen = _select(calibration, methods, "calibration results")
     fig, axes = _grid(len(chosen), (3.6, 3.6))
+    if title:
+        fig.suptitle(title, fontsize=10)
     for ax, m in zip(axes, chosen):
         rel = calibration[m].get("reliability")
         if not rel or not any(rel.get("count") or []):
@@ -284,6 +290,16 @@ def plot_entropy_histograms(
         ax.set_yscale("log")
         ax.set_title(m, fontsize=9)
         ax.legend(fontsize=7)
+    return _save(fig, out_png)
+
+
+def plot_message(out_png: str | os.PathLike, title: str, message: str) -> Path:
+    """A figure that says why it has nothing to draw (e.g. no target labels to score)."""
+    fig = Figure(figsize=(6.0, 1.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=10)
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, wrap=True)
     return _save(fig, out_png)
 
 

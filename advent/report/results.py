@@ -4,6 +4,15 @@ target val) and its figures, from the evaluate stages' outputs.
 Reads, per method, ``<metrics>/<method>/details.json`` (the per-split records of
 ``advent.evaluation.Evaluation.details``) and ``samples.npz``, and the pseudo-label
 stage's metrics file. Every method must share one protocol and one model-selection rule.
+Class names and colours come from those records (a class map's own, or a built-in
+protocol's).
+
+Without target labels the report shows what it can: the tables say "no target labels",
+the figures of test scores are drawn on val (or say that nothing can be scored), the
+reliability diagrams are drawn on source train when the target has no labels at all,
+and the qualitative grid and the entropy histograms use the target images the
+evaluation predicted on. A method whose stage was skipped (the oracle without target
+labels) is named with the reason, and left out of tables and figures.
 """
 from __future__ import annotations
 
@@ -14,10 +23,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from advent.data.labels import Protocol, get_protocol
+from advent.data.labels import NO_TARGET_LABELS, Protocol, protocol_from_record, same_classes
 from advent.io import read_json, write_text
 from advent.report.plots import (
-    plot_confusion_matrices, plot_entropy_histograms, plot_per_class_bars,
+    plot_confusion_matrices, plot_entropy_histograms, plot_message, plot_per_class_bars,
     plot_qualitative_grid, plot_reliability,
 )
 from advent.report.tables import method_table
@@ -43,7 +52,8 @@ class MethodResults:
     """The evaluate outputs of several methods, checked to be comparable.
 
     ``details`` per method as read from details.json; ``labels`` per method its table
-    name; ``protocol`` and ``selection`` (the rule's label) shared by all.
+    name; ``protocol`` and ``selection`` (the rule's label) shared by all. ``skipped``:
+    methods whose stage was skipped, with the reason (not in ``methods``).
     """
 
     methods: list[str]
@@ -51,6 +61,7 @@ class MethodResults:
     labels: dict[str, str]
     protocol: Protocol
     selection: str
+    skipped: dict[str, str]
 
     def by_label(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """{method: value} -> {table name: value}, in method order."""
@@ -59,6 +70,21 @@ class MethodResults:
     def split(self, split: str) -> dict[str, dict[str, Any]]:
         """{table name: the record of ``split``} (mIoU, subsets, per-class IoU, ...)."""
         return self.by_label({m: self.details[m][split] for m in self.methods})
+
+    def labelled(self, split: str) -> bool:
+        """Whether the target ``split`` had labels (the methods' numbers exist)."""
+        return not any(self.details[m][split].get("no_target_labels") for m in self.methods)
+
+    def scored_split(self) -> str | None:
+        """The target split the figures of scores show: test, else val; None without labels."""
+        return next((split for split in ("test", "val") if self.labelled(split)), None)
+
+    def target_calibration(self, method: str) -> tuple[str, dict[str, Any]]:
+        """(split, result) of the target calibration of ``method``: ``target_test``, or of
+        the split its evaluation predicted on instead (entropy only when unlabelled)."""
+        calibration = self.details[method]["calibration"]
+        key = next(k for k in calibration if k.startswith("target_"))
+        return key[len("target_"):], calibration[key]
 
 
 def load_results(metrics_dir: str | os.PathLike, methods: Sequence[str]) -> MethodResults:
@@ -73,15 +99,21 @@ def load_results(metrics_dir: str | os.PathLike, methods: Sequence[str]) -> Meth
                                 f"(run their evaluate stages first)")
     details = {m: read_json(metrics_dir / m / "details.json") for m in methods}
     test = {m: d["test"] for m, d in details.items()}
-    protocols = {r["protocol"] for r in test.values()}
-    if len(protocols) != 1:
-        raise ValueError(f"methods were evaluated under different protocols: {sorted(protocols)}")
+    protocols = {m: protocol_from_record(r, str(metrics_dir / m / "details.json"))
+                 for m, r in test.items()}
+    first = protocols[methods[0]]
+    if not all(same_classes(p, first) for p in protocols.values()):
+        raise ValueError(f"methods were evaluated under different protocols: "
+                         f"{sorted({p.name for p in protocols.values()})}")
     selections = {m: r["selection"] for m, r in test.items()}
     if len(set(selections.values())) != 1:
         raise ValueError(f"methods were evaluated with different model selections: {selections}")
-    return MethodResults(methods=methods, details=details,
+    skipped = {m: r["skipped"] for m, r in test.items() if r.get("skipped")}
+    if len(skipped) == len(methods):
+        raise ValueError(f"every method was skipped: {skipped}")
+    return MethodResults(methods=[m for m in methods if m not in skipped], details=details,
                          labels={m: method_label(m, test[m].get("lambda_cp")) for m in methods},
-                         protocol=get_protocol(protocols.pop()), selection=selections[methods[0]])
+                         protocol=first, selection=selections[methods[0]], skipped=skipped)
 
 
 def write_figures(results: MethodResults, metrics_dir: str | os.PathLike,
@@ -89,28 +121,53 @@ def write_figures(results: MethodResults, metrics_dir: str | os.PathLike,
     """The report's :data:`FIGURES` in ``out``: per-class IoU bars, a qualitative grid
     (image / ground truth / prediction + entropy per method on the fixed test images of
     ``<metrics_dir>/<method>/samples.npz``), row-normalised confusion matrices on test,
-    reliability diagrams and entropy histograms on source vs target."""
+    reliability diagrams and entropy histograms on source vs target. Without target test
+    labels the per-class IoU and the confusion matrices are of target val (and say so
+    when it has none either), and the reliability diagrams are of source train when the
+    target has no labels at all."""
     metrics_dir, out = Path(metrics_dir), Path(out)
-    calibration = {m: d["calibration"] for m, d in results.details.items()}
-    label = results.labels
-    plot_per_class_bars(results.split("test"), results.protocol, out / "per_class_iou.png",
-                        title=f"Per-class IoU on target test ({results.selection})")
-    samples = {m: np.load(metrics_dir / m / "samples.npz") for m in results.methods}
-    first = samples[results.methods[0]]
+    methods, label = results.methods, results.labels
+    source = {m: results.details[m]["calibration"]["source_train"] for m in methods}
+    target = {m: results.target_calibration(m)[1] for m in methods}
+    shown = results.target_calibration(methods[0])[0]
+    scored = results.scored_split()
+    if scored is not None:
+        plot_per_class_bars(results.split(scored), results.protocol, out / "per_class_iou.png",
+                            title=f"Per-class IoU on target {scored} ({results.selection})")
+        plot_confusion_matrices(
+            results.by_label({m: results.details[m]["confusion_matrix"][scored] for m in methods}),
+            results.protocol, out / "confusion_matrices.png")
+    else:
+        for name, what in (("per_class_iou.png", "Per-class IoU on target test"),
+                           ("confusion_matrices.png", "Confusion matrices on target test")):
+            plot_message(out / name, what, f"{NO_TARGET_LABELS}: nothing to score")
+    samples = {m: np.load(metrics_dir / m / "samples.npz") for m in methods}
+    first = samples[methods[0]]
+    unlabelled = target[methods[0]].get("labelled") is False
     plot_qualitative_grid(
         list(first["image"]), list(first["label"]),
         {label[m]: list(s["prediction"]) for m, s in samples.items()}, results.protocol,
         out / "qualitative.png",
-        entropies={label[m]: list(s["entropy"].astype(np.float32)) for m, s in samples.items()})
-    plot_confusion_matrices(
-        results.by_label({m: d["confusion_matrix"]["test"] for m, d in results.details.items()}),
-        results.protocol, out / "confusion_matrices.png")
-    plot_reliability(results.by_label({m: c["target_test"] for m, c in calibration.items()}),
-                     out / "reliability.png")
-    plot_entropy_histograms(results.by_label({m: c["source_train"] for m, c in calibration.items()}),
-                            results.by_label({m: c["target_test"] for m, c in calibration.items()}),
+        entropies={label[m]: list(s["entropy"].astype(np.float32)) for m, s in samples.items()},
+        ground_truth_title=f"ground truth ({NO_TARGET_LABELS})" if unlabelled else "ground truth")
+    if unlabelled:
+        plot_reliability(results.by_label(source), out / "reliability.png",
+                         title=f"On source train ({NO_TARGET_LABELS})")
+    else:
+        plot_reliability(results.by_label(target), out / "reliability.png",
+                         title=None if shown == "test" else f"On target {shown}")
+    plot_entropy_histograms(results.by_label(source), results.by_label(target),
                             out / "entropy_source_vs_target.png")
     return [out / name for name in FIGURES]
+
+
+def _split_section(results: MethodResults, split: str, title: str, baseline: str | None,
+                   extra: list | tuple = ()) -> list[str]:
+    if not results.labelled(split):
+        return [title, "", f"{NO_TARGET_LABELS.capitalize()}: the target has no labelled "
+                f"{split} split, so there is nothing to score.", ""]
+    return [title, "", method_table(results.split(split), results.protocol, baseline=baseline,
+                                    selection=results.selection, extra_columns=extra), ""]
 
 
 def results_markdown(results: MethodResults, pseudo: Mapping[str, Any] | None = None) -> str:
@@ -118,32 +175,38 @@ def results_markdown(results: MethodResults, pseudo: Mapping[str, Any] | None = 
     target val, the pseudo-labels' coverage and accuracy (``pseudo``: the pseudo-label
     stage's metrics, ``{"pseudo_label": {"coverage", "accuracy"}}``), the figures.
     Δ columns are relative to source only, when it is among the methods."""
-    baseline = results.labels.get("source_only")
+    baseline = results.labels.get("source_only") if "source_only" in results.methods else None
     selection, protocol = results.selection, results.protocol
     extra = [("ece", 3), ("auroc_entropy_wrong", 3)]
     lines = [
         "# ADVENT benchmark report", "",
         "Generated by `stages/report.py` from the evaluate stages' outputs; do not edit by hand.", "",
-        f"## Target test ({protocol.name}, {selection})", "",
-        method_table(results.split("test"), protocol, baseline=baseline, selection=selection,
-                     extra_columns=extra), "",
-        "ECE: expected calibration error of the max-softmax confidence (lower is better); "
-        "AUROC: how well pixel entropy separates wrong from right predictions. "
-        "+ CP: trained with the class-ratio prior (adapt.<method>.lambda_cp > 0; for the "
-        "ensemble, at least one member).", "",
-        "## Target val (for tuning and model selection; not the reported numbers)", "",
-        method_table(results.split("val"), protocol, baseline=baseline, selection=selection), "",
+        *_split_section(results, "test", f"## Target test ({protocol.name}, {selection})",
+                        baseline, extra),
     ]
+    if results.labelled("test"):
+        lines += [
+            "ECE: expected calibration error of the max-softmax confidence (lower is better); "
+            "AUROC: how well pixel entropy separates wrong from right predictions. "
+            "+ CP: trained with the class-ratio prior (adapt.<method>.lambda_cp > 0; for the "
+            "ensemble, at least one member).", ""]
+    lines += _split_section(results, "val", "## Target val (for tuning and model selection; "
+                            "not the reported numbers)", baseline)
+    for method, reason in results.skipped.items():
+        lines += [f"{results.labels[method]}: skipped ({reason}).", ""]
     if pseudo is not None:
         stats = pseudo["pseudo_label"]
+        accuracy = stats["accuracy"]
         lines += ["## Pseudo-labels", "",
                   f"Selected {100 * stats['coverage']:.1f}% of target-train pixels; "
                   f"their accuracy against the (unused) ground truth: "
-                  f"{100 * stats['accuracy']:.1f}%.", ""]
+                  + (f"{100 * accuracy:.1f}%." if isinstance(accuracy, (int, float))
+                     else f"{accuracy}."), ""]
     lines += ["## Figures", "", f"Every figure shows the models reported above ({selection}).", "",
               "![per-class IoU](per_class_iou.png)", "",
               "![qualitative](qualitative.png)", "",
-              "![confusion matrices on target test, rows normalised](confusion_matrices.png)", "",
+              f"![confusion matrices on target {results.scored_split() or 'test'}, rows "
+              f"normalised](confusion_matrices.png)", "",
               "![reliability](reliability.png)", "",
               "![entropy on source vs target](entropy_source_vs_target.png)", ""]
     return "\n".join(lines)

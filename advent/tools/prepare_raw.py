@@ -1,4 +1,4 @@
-"""Prepare a raw dataset (GTA5, SYNTHIA-RAND-CITYSCAPES or Cityscapes) by hand.
+"""Prepare a raw dataset (GTA5, SYNTHIA-RAND-CITYSCAPES, Cityscapes or your own folders) by hand.
 
 A by-hand tool: it takes plain arguments, not params.yaml. Output is a prepared dataset
 (tar shards of PNGs + meta.json, see advent/data/prepared.py). Rerunning it with the same
@@ -12,6 +12,8 @@ Examples:
       --test-label-size 1024 2048     # test labels at full resolution (the paper's scoring)
   advent-prepare-raw --dataset cityscapes --raw-root data/raw/cityscapes \\
       --out data/prepared/cityscapes16 --image-size 512 1024 --protocol synthia16
+  advent-prepare-raw --dataset folder --raw-root data/own/source \\
+      --class-map data/own/classes.yaml --out data/prepared/own --image-size 512 1024
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0] + "\n\nRaw layouts expected under --raw-root:\n"
         + layouts + "\n\nCityscapes splits: train = official train minus the hold-out, "
         "val = --val-count official-train images drawn with --seed (model selection), "
-        "test = official val (the numbers papers report).",
+        "test = official val (the numbers papers report). Folder splits: train = images/, "
+        "val = val/ (or --val-count test/ images drawn with --seed), test = test/.",
         epilog=__doc__[__doc__.index("Examples:"):],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=list(KINDS), help="raw dataset kind")
@@ -44,14 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
                              "(GTA5 720 1280, SYNTHIA 760 1280, Cityscapes 512 1024)")
     parser.add_argument("--protocol", choices=all_protocols(), default=None,
                         help="label space (default: cityscapes19; synthia16 for SYNTHIA, and "
-                             "for Cityscapes when the source is SYNTHIA)")
-    parser.add_argument("--val-count", type=int, default=200,
+                             "for Cityscapes when the source is SYNTHIA; the folder kind: its "
+                             "class map's)")
+    parser.add_argument("--class-map", type=Path, default=None,
+                        help="folder: the class-map YAML its labels are decoded through "
+                             "(README: Your own data)")
+    parser.add_argument("--val-count", type=int, default=None,
                         help="Cityscapes: official-train images held out as split 'val' "
-                             "(default 200; 0 = no val split)")
+                             "(default 200; 0 = no val split); folder: test/ images held out "
+                             "as val (default 0)")
     parser.add_argument("--seed", type=int, default=1234,
-                        help="Cityscapes: seed of the val hold-out draw (default 1234)")
+                        help="Cityscapes, folder: seed of the val hold-out draw (default 1234)")
     parser.add_argument("--splits", nargs="+", choices=all_splits(), default=None,
-                        help="Cityscapes: prepared splits to write (default: all)")
+                        help="Cityscapes, folder: prepared splits to write (default: all "
+                             "there are)")
     parser.add_argument("--test-label-size", nargs=2, type=int, metavar=("H", "W"), default=None,
                         help="Cityscapes: size of the test split's labels (default: --image-size; "
                              "1024 2048 = full resolution, as the paper scores)")
@@ -79,7 +88,8 @@ def run(argv: list[str] | None = None) -> int:
                      splits=args.splits, list_file=args.list_file, workers=args.workers,
                      image_format=args.image_format, on_size_mismatch=args.on_size_mismatch,
                      shard_size=args.shard_size, progress=not args.quiet,
-                     test_label_size=tuple(args.test_label_size) if args.test_label_size else None)
+                     test_label_size=tuple(args.test_label_size) if args.test_label_size else None,
+                     class_map=args.class_map)
     print(result_json(result))
     return 0
 
