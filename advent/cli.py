@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from advent.params import Params, load_params
-from advent.runtime import apply_float_setting
 
 #: Set to 1 to get the traceback of a failure instead of its one-line summary.
 DEBUG_ENV = "ADVENT_DEBUG"
@@ -115,7 +114,9 @@ def run_stage(main: Callable[[argparse.Namespace, Params], None], args: argparse
     name = _program()
     try:
         params = load_params(args.params)
-        if computes:
+        if computes:  # imported here: the stages that do not compute never load torch
+            from advent.runtime import apply_float_setting
+
             apply_float_setting(params.train.threads, params.train.cpu_capability)
         main(args, params)
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the one error path
