@@ -308,6 +308,7 @@ class TrainConfig:
     head_lr_mult: float = 10.0
     poly_power: float = 0.9
     schedule_iterations: int = 0
+    warmup_iterations: int = 0
     lr_d: float = 1e-4
     lambda_seg_aux: float = 0.1
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
@@ -320,8 +321,8 @@ class TrainConfig:
     log_every: int = 10
 
     def validate(self, key: str) -> None:
-        _at_least(key, self, 0, "seed", "threads", "workers", "schedule_iterations", "snapshot_every",
-                  "weight_decay", "lambda_seg_aux")
+        _at_least(key, self, 0, "seed", "threads", "workers", "schedule_iterations",
+                  "warmup_iterations", "snapshot_every", "weight_decay", "lambda_seg_aux")
         _at_least(key, self, 1, "batch_size", "grad_accum", "checkpoint_every", "log_every")
         if self.batch_size % self.grad_accum:
             raise ConfigError(f"{key}.batch_size ({self.batch_size}) must be a multiple of "

@@ -85,8 +85,11 @@ def _loader(dataset: Dataset, cfg: TrainConfig, seed: int, start: int, iteration
 
 # ----------------------------------------------------------------------------- optimisation
 
-def poly_lr(base: float, step: int, total: int, power: float) -> float:
-    return base * (1.0 - min(step, total) / total) ** power
+def poly_lr(base: float, step: int, total: int, power: float, warmup: int = 0) -> float:
+    """The rate of (0-based) ``step``: poly decay over ``total`` steps, ramped up linearly
+    over the first ``warmup`` steps (step 0 runs at base / warmup)."""
+    ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    return ramp * base * (1.0 - min(step, total) / total) ** power
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -255,10 +258,10 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
         return Batch(images, labels.to(device, non_blocking=True))
 
     for step in range(start, iterations):
-        lr = poly_lr(cfg.lr, step, total, cfg.poly_power)
+        lr = poly_lr(cfg.lr, step, total, cfg.poly_power, cfg.warmup_iterations)
         _set_lr(opt_g, lr)
         for opt in opt_d.values():
-            _set_lr(opt, poly_lr(cfg.lr_d, step, total, cfg.poly_power))
+            _set_lr(opt, poly_lr(cfg.lr_d, step, total, cfg.poly_power, cfg.warmup_iterations))
         opt_g.zero_grad(set_to_none=True)
         for opt in opt_d.values():
             opt.zero_grad(set_to_none=True)

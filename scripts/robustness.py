@@ -4,15 +4,15 @@ table every claim of the README rests on.
 Each run is one `dvc exp run --queue -S train.seed=S -S train.threads=T
 -S train.cpu_capability=K`, all started with `dvc queue start -j JOBS`. A float setting
 is a thread count and a CPU kernel set: `2:avx2` makes an AVX-512 machine compute the
-way an AVX2 machine with two threads does. Both are parameters, so `dvc exp show` lists
-them; the threads, kernel set and CPU each run actually used are read back from its
+way an AVX2 machine with two threads does (`2:default` does the same for an AVX2 one).
+Both are parameters, so `dvc exp show` lists them; the threads, kernel set and CPU each run actually used are read back from its
 evaluation records (metrics/<method>/details.json at the experiment's commit).
 
 Writes reports/robustness.md and reports/robustness.json:
 {"runs": [{"seed", "threads", "cpu_capability", "cpu", "experiment", "mIoU": {method: x}}],
  "summary": {method: {"mIoU": stats, "gain": stats}}, "targets": [...]}
 
-    python scripts/robustness.py                                  # 5 seeds x 1:native, 2:avx2
+    python scripts/robustness.py                                  # 5 seeds x 2 settings
     python scripts/robustness.py --seeds 0 1 --settings 1:native --jobs 2
     python scripts/robustness.py --collect NAME [NAME ...]        # re-read finished runs
 """
@@ -20,25 +20,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from advent.io import write_json, write_text
-from advent.report.compare import experiments_frame, read_json_at, run_exp_show
+from advent.report.compare import read_json_at
+from advent.report.queue import DvcError, finished_experiments, queue_experiment, run_queue
 from advent.report.results import METHODS, method_label
 from advent.report.robustness import check_targets, robustness_markdown, summarize_runs
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def dvc(*args: str, env: dict | None = None) -> str:
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"robustness: dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
 
 
 def parse_setting(text: str) -> tuple[int, str]:
@@ -49,39 +41,30 @@ def parse_setting(text: str) -> tuple[int, str]:
     return int(threads), kernels
 
 
+def lower_kernels() -> str:
+    """A kernel set below this CPU's own: AVX2 on an AVX-512 machine, else the default
+    (SSE4.1) set, so the second setting computes the way another machine does."""
+    import torch  # only here: --collect and --help need no torch
+
+    return "avx2" if torch.backends.cpu.get_cpu_capability().lower() == "avx512" else "default"
+
+
 def queue(seeds: list[int], settings: list[tuple[int, str]]) -> list[str]:
     stamp = int(time.time())
     names = []
     for seed in seeds:
         for threads, kernels in settings:
             name = f"rob-s{seed}-t{threads}-{kernels}-{stamp}"
-            dvc("exp", "run", "--queue", "--name", name, "-S", f"train.seed={seed}",
-                "-S", f"train.threads={threads}", "-S", f"train.cpu_capability={kernels}")
+            queue_experiment(ROOT, name, {"train.seed": seed, "train.threads": threads,
+                                          "train.cpu_capability": kernels})
             names.append(name)
     return names
 
 
-def wait_for_queue(jobs: int) -> float:
-    start = time.time()
-    dvc("queue", "start", "-j", str(jobs))
-    while True:
-        time.sleep(30)
-        status = dvc("queue", "status")
-        if not any(f" {s}" in status for s in ("Running", "Queued")):
-            return time.time() - start
-
-
 def collect(names: list[str], methods: list[str]) -> tuple[list[dict], str]:
     """One record per finished experiment, and the model-selection label they share."""
-    # All commits: a commit made while the runs went on moves HEAD, and plain `exp show`
-    # would no longer list experiments queued on the old one. The names are unique.
-    frame = experiments_frame(run_exp_show(ROOT, all_commits=True))
-    rows = frame[frame["name"].isin(names)]
-    failed = sorted(set(names) - set(rows[rows["state"] == "success"]["name"]))
-    if failed:
-        sys.exit(f"robustness: experiments failed or missing: {failed} (see `dvc queue logs NAME`)")
     runs, selections = [], set()
-    for _, row in rows.iterrows():
+    for _, row in finished_experiments(ROOT, names).iterrows():
         details = {m: read_json_at(ROOT, row["rev"], f"metrics/{m}/details.json") for m in methods}
         trained = details["source_only"]["float_setting"]["training"][0]
         runs.append({"experiment": row["name"], "seed": int(row["train.seed"]),
@@ -98,9 +81,9 @@ def collect(names: list[str], methods: list[str]) -> tuple[list[dict], str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--settings", type=parse_setting, nargs="+",
-                   default=[(1, "native"), (2, "avx2")], metavar="THREADS:KERNELS",
-                   help="float settings (default: 1:native 2:avx2)")
+    p.add_argument("--settings", type=parse_setting, nargs="+", metavar="THREADS:KERNELS",
+                   help="float settings (default: 1:native and 2:avx2 on an AVX-512 CPU, "
+                        "else 1:native and 2:default)")
     p.add_argument("--jobs", type=int, default=2, help="queue workers running at once (default 2)")
     p.add_argument("--collect", nargs="+", metavar="NAME",
                    help="queue nothing: re-read these finished experiments")
@@ -110,12 +93,15 @@ def main() -> None:
     methods = [m for m in METHODS if (ROOT / "metrics" / m).is_dir()]
     command = "python scripts/robustness.py " + " ".join(sys.argv[1:])
     elapsed = None
-    if args.collect:
-        names = args.collect
-    else:
-        names = queue(args.seeds, args.settings)
-        elapsed = wait_for_queue(args.jobs)
-    runs, selection = collect(names, methods)
+    try:
+        if args.collect:
+            names = args.collect
+        else:
+            names = queue(args.seeds, args.settings or [(1, "native"), (2, lower_kernels())])
+            elapsed = run_queue(ROOT, args.jobs)
+        runs, selection = collect(names, methods)
+    except DvcError as err:
+        sys.exit(f"robustness: {err}")
     summary = summarize_runs(runs, methods)
     targets = check_targets(runs, summary)
     labels = {m: method_label(m, max(r["lambda_cp"][m] or 0.0 for r in runs)) for m in methods}

@@ -110,6 +110,16 @@ def test_learning_rate_follows_the_poly_schedule_over_schedule_iterations():
     assert logged == pytest.approx([0.2, 0.2 * 0.9 ** 0.9, 0.2 * 0.8 ** 0.9], abs=1e-15)
 
 
+def test_warmup_ramps_the_rate_linearly_then_hands_over_to_the_poly_schedule():
+    logged = []
+    cfg = dataclasses.replace(CFG, lr=0.2, poly_power=1.0, schedule_iterations=10,
+                              warmup_iterations=2, lr_d=0.1)
+    train(PixelSegmenter(PIXEL_HEAD), SourceOnly(), Toy(8, size=4, classes=3), None, cfg, 3,
+          log=lambda step, logs: logged.append(logs["lr"]))
+    assert logged == pytest.approx([0.2 * 0.5, 0.2 * 0.9, 0.2 * 0.8], abs=1e-15)
+    assert poly_lr(0.1, 0, 10, 1.0, warmup=4) == pytest.approx(0.025)
+
+
 def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path):
     _run(tmp_path, SourceOnly(), 2)
     steps = []

@@ -43,7 +43,7 @@ def _stats(values: Sequence[float]) -> dict[str, float | None]:
 
 
 def summarize_runs(runs: Sequence[Mapping[str, Any]], methods: Sequence[str],
-                   baseline: str = "source_only") -> dict[str, dict[str, Any]]:
+                   baseline: str | None = "source_only") -> dict[str, dict[str, Any]]:
     """Per method: statistics (mean, sample std, min, max, n) of its mIoU over ``runs``
     and of its paired gain over ``baseline`` (same run); the baseline has no gain.
 
@@ -59,7 +59,7 @@ def summarize_runs(runs: Sequence[Mapping[str, Any]], methods: Sequence[str],
     for m in methods:
         values = [run["mIoU"][m] for run in runs]
         entry: dict[str, Any] = {"mIoU": _stats(values)}
-        if m != baseline:
+        if baseline is not None and m != baseline:
             entry["gain"] = _stats([run["mIoU"][m] - run["mIoU"][baseline] for run in runs])
         out[m] = entry
     return out
@@ -111,7 +111,8 @@ def check_targets(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, Mappi
     return targets
 
 
-def _num(x: float | None, digits: int = 1, sign: bool = False) -> str:
+def fmt(x: float | None, digits: int = 1, sign: bool = False) -> str:
+    """``x`` with ``digits`` decimals (a sign when ``sign``); "–" for none."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
@@ -136,12 +137,12 @@ def robustness_markdown(runs: Sequence[Mapping[str, Any]], summary: Mapping[str,
     ]
     for m, entry in summary.items():
         s, g = entry["mIoU"], entry.get("gain")
-        gain = (f"{_num(g['mean'], sign=True)} ± {_num(g['std'])}", f"{_num(g['min'], sign=True)} – "
-                f"{_num(g['max'], sign=True)}") if g else ("", "")
-        lines.append(f"| {labels.get(m, m)} | {_num(s['mean'])} ± {_num(s['std'])} | "
-                     f"{_num(s['min'])} – {_num(s['max'])} | {gain[0]} | {gain[1]} |")
+        gain = (f"{fmt(g['mean'], sign=True)} ± {fmt(g['std'])}", f"{fmt(g['min'], sign=True)} – "
+                f"{fmt(g['max'], sign=True)}") if g else ("", "")
+        lines.append(f"| {labels.get(m, m)} | {fmt(s['mean'])} ± {fmt(s['std'])} | "
+                     f"{fmt(s['min'])} – {fmt(s['max'])} | {gain[0]} | {gain[1]} |")
     lines += ["", "## Targets", "", "| target | measured | required | holds |", "|---|---:|---:|---|"]
-    lines += [f"| {t.name} | {_num(t.measured, 3)} | {t.required} | {'yes' if t.holds else '**no**'} |"
+    lines += [f"| {t.name} | {fmt(t.measured, 3)} | {t.required} | {'yes' if t.holds else '**no**'} |"
               for t in targets]
     methods = list(summary)
     lines += ["", "## Every run", "",
@@ -149,5 +150,5 @@ def robustness_markdown(runs: Sequence[Mapping[str, Any]], summary: Mapping[str,
               "|---:|---:|---|" + "---:|" * len(methods)]
     for r in sorted(runs, key=lambda r: (r["seed"], r["threads"], r["cpu_capability"])):
         lines.append(f"| {r['seed']} | {r['threads']} | {r['cpu_capability']} | "
-                     + " | ".join(_num(r["mIoU"][m], 2) for m in methods) + " |")
+                     + " | ".join(fmt(r["mIoU"][m], 2) for m in methods) + " |")
     return "\n".join(lines) + "\n"

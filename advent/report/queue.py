@@ -1,0 +1,65 @@
+"""Queued DVC experiments, run and read back: what the robustness and tuning scripts
+share. Each experiment is one ``dvc exp run --queue --name NAME -S key=value ...``;
+``dvc queue start -j JOBS`` runs them; their git-tracked metrics are read at their
+commits."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from advent.report.compare import experiments_frame, run_exp_show
+
+
+class DvcError(RuntimeError):
+    """A dvc command failed; the message holds the command and what it printed."""
+
+
+def dvc(repo: str | os.PathLike, *args: str) -> str:
+    """Run this interpreter's ``dvc ARGS`` in ``repo``; its stdout."""
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DvcError(f"dvc {' '.join(args)} failed in {repo}:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def queue_experiment(repo: str | os.PathLike, name: str, settings: Mapping[str, object],
+                     targets: Sequence[str] = ()) -> None:
+    """Queue one experiment: the pipeline (or only ``targets`` and what they need) with
+    ``settings`` (``{"train.seed": 1, ...}``) applied to params.yaml."""
+    args = ["exp", "run", "--queue", "--name", name]
+    for key, value in settings.items():
+        args += ["-S", f"{key}={value}"]
+    dvc(repo, *args, *targets)
+
+
+def run_queue(repo: str | os.PathLike, jobs: int, poll_seconds: float = 30.0) -> float:
+    """Start ``jobs`` queue workers and wait until nothing is queued or running; the
+    wall time in seconds."""
+    start = time.time()
+    dvc(repo, "queue", "start", "-j", str(jobs))
+    while True:
+        time.sleep(poll_seconds)
+        status = dvc(repo, "queue", "status")
+        if not any(f" {s}" in status for s in ("Running", "Queued")):
+            return time.time() - start
+
+
+def finished_experiments(repo: str | os.PathLike, names: Sequence[str]) -> pd.DataFrame:
+    """The rows of :func:`experiments_frame` for ``names``; DvcError naming any that
+    failed or are missing (``dvc queue logs NAME`` tells why)."""
+    # All commits: a commit made while the runs went on moves HEAD, and plain `exp show`
+    # would no longer list experiments queued on the old one. The names are unique.
+    frame = experiments_frame(run_exp_show(repo, all_commits=True))
+    rows = frame[frame["name"].isin(names)]
+    failed = sorted(set(names) - set(rows[rows["state"] == "success"]["name"]))
+    if failed:
+        raise DvcError(f"experiments failed or missing in {Path(repo)}: {failed} "
+                       "(see `dvc queue logs NAME`)")
+    return rows

@@ -1,0 +1,92 @@
+"""Compare parameter variants over seeds on target val, as queued DVC experiments:
+the evidence behind a default (reports/tuning.md links each table).
+
+Each (variant, seed) is one `dvc exp run --queue -S train.seed=S -S key=value ...`,
+restricted to --targets (and what they need); all run with `dvc queue start -j JOBS`.
+Writes reports/tuning/NAME.md and reports/tuning/NAME.json ({"runs": [{"variant",
+"seed", "experiment", "mIoU": {method: val mIoU}}], ...}).
+
+    python scripts/tune.py warmup --methods source_only --seeds 0 1 2 \\
+        --variant "no warm-up" train.warmup_iterations=0 \\
+        --variant "warm-up 100" train.warmup_iterations=100
+    python scripts/tune.py warmup --collect        # re-read the runs named in NAME.json
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from advent.io import read_json, write_json, write_text
+from advent.report.compare import read_json_at
+from advent.report.queue import DvcError, finished_experiments, queue_experiment, run_queue
+from advent.report.tuning import tuning_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_variant(tokens: list[str]) -> tuple[str, dict[str, str]]:
+    label, *pairs = tokens
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"tune: --variant {label!r}: expected key=value, got {pair!r}")
+        settings[key] = value
+    return label, settings
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", help="the comparison's name: reports/tuning/NAME.{md,json}")
+    p.add_argument("--variant", nargs="+", action="append", default=[], metavar="LABEL KEY=VALUE",
+                   help="a label and the params it sets (repeat the option per variant)")
+    p.add_argument("--methods", nargs="+", default=["source_only"],
+                   help="methods to score; each run evaluates evaluate@<method> (ensemble: "
+                        "evaluate_ensemble) and what it needs (default: source_only)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--jobs", type=int, default=2, help="queue workers at once (default 2)")
+    p.add_argument("--title", default=None, help="the table's title (default: NAME)")
+    p.add_argument("--collect", action="store_true", help="queue nothing: re-read NAME.json's runs")
+    args = p.parse_args()
+
+    out = ROOT / "reports" / "tuning" / f"{args.name}.json"
+    if args.collect:
+        plan = read_json(out)
+    else:
+        if not args.variant:
+            p.error("give at least one --variant LABEL [KEY=VALUE ...]")
+        variants = dict(parse_variant(v) for v in args.variant)
+        targets = [("evaluate_ensemble" if m == "ensemble" else f"evaluate@{m}") for m in args.methods]
+        stamp = int(time.time())
+        runs = []
+        try:
+            for i, (label, settings) in enumerate(variants.items()):
+                for seed in args.seeds:
+                    name = f"tune-{args.name}-v{i}-s{seed}-{stamp}"
+                    queue_experiment(ROOT, name, {"train.seed": seed, **settings}, targets)
+                    runs.append({"variant": label, "seed": seed, "experiment": name})
+        except DvcError as err:
+            sys.exit(f"tune: {err}")
+        plan = {"command": "python scripts/tune.py " + " ".join(sys.argv[1:]),
+                "title": args.title or args.name, "methods": args.methods,
+                "variants": variants, "runs": runs}
+        write_json(out, plan)  # the runs' names, so --collect can re-read them
+        plan["wall_seconds"] = round(run_queue(ROOT, args.jobs), 1)
+    try:
+        rows = finished_experiments(ROOT, [r["experiment"] for r in plan["runs"]])
+    except DvcError as err:
+        sys.exit(f"tune: {err}")
+    rev = dict(zip(rows["name"], rows["rev"]))
+    for run in plan["runs"]:
+        run["mIoU"] = {m: read_json_at(ROOT, rev[run["experiment"]], f"metrics/{m}/val.json")["mIoU"]
+                       for m in plan["methods"]}
+    write_json(out, plan)
+    text = tuning_markdown(plan["title"], plan["command"], plan["variants"], plan["runs"], plan["methods"])
+    write_text(out.with_suffix(".md"), text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
