@@ -40,10 +40,11 @@ def queue_experiment(repo: str | os.PathLike, name: str, settings: Mapping[str, 
 
 
 def run_queue(repo: str | os.PathLike, jobs: int, poll_seconds: float = 30.0) -> float:
-    """Start ``jobs`` queue workers and wait until nothing is queued or running; the
-    wall time in seconds."""
+    """Start ``jobs`` queue workers (0: rely on those already running) and wait until
+    nothing is queued or running; the wall time in seconds."""
     start = time.time()
-    dvc(repo, "queue", "start", "-j", str(jobs))
+    if jobs:
+        dvc(repo, "queue", "start", "-j", str(jobs))
     while True:
         time.sleep(poll_seconds)
         status = dvc(repo, "queue", "status")
