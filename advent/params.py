@@ -457,8 +457,8 @@ class EvaluateParams:
     source_samples: int = 200
 
     def validate(self, key: str) -> None:
-        _at_least(key, self, 1, "batch_size", "source_samples")
-        _at_least(key, self, 0, "qualitative_samples")
+        # the report always draws the qualitative grid: at least one image
+        _at_least(key, self, 1, "batch_size", "source_samples", "qualitative_samples")
 
 
 @dataclass(frozen=True)

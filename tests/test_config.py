@@ -134,7 +134,7 @@ OUT_OF_RANGE = [
     ("pseudo_label.batch_size", 0),
     ("self_train.iterations", 0), ("self_train.lambda_target", -1.0),
     ("self_train.lambda_source", -1.0),
-    ("evaluate.batch_size", 0), ("evaluate.qualitative_samples", -1),
+    ("evaluate.batch_size", 0), ("evaluate.qualitative_samples", 0),
     ("evaluate.source_samples", 0),
 ]
 
