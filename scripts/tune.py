@@ -2,7 +2,10 @@
 the evidence behind a default (reports/tuning.md links each table).
 
 Each (variant, seed) is one `dvc exp run --queue -S train.seed=S -S key=value ...`,
-restricted to --targets (and what they need); all run with `dvc queue start -j JOBS`.
+restricted to the evaluations of --methods (and what they need); all run with `dvc queue
+start -j JOBS`. Run it where the DVC cache holds what dvc.lock lists (after `dvc repro`,
+or with no dvc.lock committed): an experiment restricted to some stages still commits the
+outputs of all the others, and fails on any the cache lacks.
 Writes reports/tuning/NAME.md and reports/tuning/NAME.json ({"runs": [{"variant",
 "seed", "experiment", "mIoU": {method: val mIoU}}], ...}).
 
