@@ -448,6 +448,50 @@ class SelfTrainParams:
 
 
 @dataclass(frozen=True)
+class RankParams:
+    """Entropy ranking of target train (IntraDA's first step, advent.ranking).
+
+    models: the scoring (and labelling) model: one adapted model or the mean of several.
+    easy_fraction: the lowest-entropy share of the images that forms the easy split
+      (IntraDA's lambda); the rest is the hard split. Both must stay non-empty.
+    rare_class_normaliser: scale each image's score by IntraDA's rare-class factor (fewer
+      rare classes predicted = higher score); needs a protocol with Cityscapes class names.
+    labels: pseudo-labels of the easy split: ``argmax`` (IntraDA: every pixel) or
+      ``class_balanced`` (advent.pseudo's selection with ``fraction`` and
+      ``max_threshold``, thresholds from the easy images).
+    """
+
+    models: tuple[Literal["minent", "advent"], ...] = ("advent",)
+    easy_fraction: float = 0.67
+    rare_class_normaliser: bool = False
+    labels: Literal["argmax", "class_balanced"] = "argmax"
+    fraction: float = 0.5
+    max_threshold: float = 0.9
+    batch_size: int = 16
+
+    def validate(self, key: str) -> None:
+        if not self.models or len(set(self.models)) != len(self.models):
+            raise ConfigError(f"{key}.models must name distinct adapted models, got {list(self.models)}")
+        if not 0.0 < self.easy_fraction < 1.0:
+            raise ConfigError(f"{key}.easy_fraction must be in (0, 1): both the easy and the hard "
+                              f"split need images, got {self.easy_fraction}")
+        _in_unit_interval(key, self, "fraction", "max_threshold")
+        _at_least(key, self, 1, "batch_size")
+
+
+@dataclass(frozen=True)
+class IntraDAParams(AdvEntParams):
+    """Intra-domain adaptation: the AdvEnt objective from the easy split (labelled by its
+    pseudo-labels, the "source") to the hard split (the "target").
+
+    start_from: ``init`` trains from ``init.weights`` (IntraDA: the ImageNet init);
+    ``advent`` fine-tunes the adapted AdvEnt model (models/advent).
+    """
+
+    start_from: Literal["init", "advent"] = "init"  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     """selection: last | best_val | best_test (see advent.selection)."""
 
@@ -471,17 +515,20 @@ class Params:
     adapt: AdaptParams
     pseudo_label: PseudoLabelParams
     self_train: SelfTrainParams
+    rank: RankParams
+    intrada: IntraDAParams
     oracle: OracleParams
     evaluate: EvaluateParams
 
     def validate(self, key: str = "") -> None:
         """What no single section can check alone."""
-        layers = self.adapt.advent.d_layers
-        for where, (h, w) in self.data.image_sizes().items():
-            if min(h, w) < 2 ** layers:
-                raise ConfigError(
-                    f"adapt.advent.d_layers: {layers} stride-2 layers shrink the {h}x{w} "
-                    f"images of {where} to nothing (at most {min(h, w).bit_length() - 1})")
+        for key, layers in (("adapt.advent.d_layers", self.adapt.advent.d_layers),
+                            ("intrada.d_layers", self.intrada.d_layers)):
+            for where, (h, w) in self.data.image_sizes().items():
+                if min(h, w) < 2 ** layers:
+                    raise ConfigError(
+                        f"{key}: {layers} stride-2 layers shrink the {h}x{w} "
+                        f"images of {where} to nothing (at most {min(h, w).bit_length() - 1})")
         if self.evaluate.selection != "last" and self.train.snapshot_every == 0:
             raise ConfigError(f"evaluate.selection is {self.evaluate.selection} but "
                               f"train.snapshot_every is 0: no snapshots to select from")

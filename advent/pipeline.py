@@ -23,7 +23,7 @@ from advent.runtime import float_setting, is_main_process, seed_everything
 from advent.train import LogFn, train
 
 #: Training methods; the oracle is source-only training on the target's own labels.
-Method = Literal["source_only", "oracle", "minent", "advent", "self_train"]
+Method = Literal["source_only", "oracle", "minent", "advent", "self_train", "intrada"]
 
 
 def build_objective(method: Method, params: Params, num_classes: int,
@@ -31,13 +31,18 @@ def build_objective(method: Method, params: Params, num_classes: int,
     """The method's objective with its hyper-parameters from ``params``.
 
     ``source`` is needed only when the class-ratio prior is on (its class histogram).
+    IntraDA is the AdvEnt objective with the ``intrada`` section's hyper-parameters (its
+    source is the easy split with pseudo-labels, its target the hard split).
     """
     aux = params.train.lambda_seg_aux
     if method in ("source_only", "oracle"):
         return SourceOnly(aux)
     if method == "self_train":
         return SelfTraining(params.self_train.lambda_target, aux, params.self_train.lambda_source)
-    cfg = params.adapt.minent if method == "minent" else params.adapt.advent
+    cfg = {"minent": params.adapt.minent, "advent": params.adapt.advent,
+           "intrada": params.intrada}.get(method)
+    if cfg is None:
+        raise ValueError(f"unknown method {method!r}")
     prior = None
     if cfg.lambda_cp:
         if source is None:
@@ -46,7 +51,7 @@ def build_objective(method: Method, params: Params, num_classes: int,
     if method == "minent":
         return MinEnt(cfg.lambda_ent_main, cfg.lambda_ent_aux, cfg.entropy_range,
                       prior, cfg.lambda_cp, aux)
-    if method == "advent":
+    if method in ("advent", "intrada"):
         multi = params.model.multi_level
         make_d = lambda: Discriminator(num_classes, cfg.d_width, cfg.d_layers)  # noqa: E731
         return AdvEnt(make_d(), make_d() if multi else None, cfg.lambda_adv_main,
@@ -86,7 +91,8 @@ def train_and_save(method: Method, params: Params, iterations: int,
             load_pretrained(segmenter.net, params.init.weights, params.init.layout)
     objective = build_objective(method, params, protocol.num_classes, source)
     method_params = {"source_only": None, "oracle": None, "minent": params.adapt.minent,
-                     "advent": params.adapt.advent, "self_train": params.self_train}[method]
+                     "advent": params.adapt.advent, "self_train": params.self_train,
+                     "intrada": params.intrada}[method]
     fingerprint = digest_of(
         method=method, train=params.train, model=model_cfg, iterations=iterations,
         method_params=method_params,

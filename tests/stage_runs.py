@@ -43,6 +43,8 @@ TINY = {
     ("adapt", "advent"): dict(iterations=2, d_width=4),
     ("self_train",): dict(iterations=2),
     ("pseudo_label",): dict(batch_size=4),
+    ("rank",): dict(batch_size=4),
+    ("intrada",): dict(iterations=2, d_width=4),
     ("evaluate",): dict(batch_size=4, qualitative_samples=2, source_samples=4),
 }
 

@@ -234,6 +234,35 @@ def test_self_training_refuses_a_start_model_of_another_protocol(ws, out):
     assert_nothing_trusted_left(out.root, out.before)
 
 
+def _rank(ws, out, models_dir: Path, params: Path | None = None) -> Run:
+    return run_script("stages/rank.py", "--params", params or ws.params, "--models-dir", models_dir,
+                      "--target", ws.target, "--out", out.root / "ranked",
+                      "--ranking", out.root / "metrics/rank/ranking.json",
+                      "--stats", out.root / "metrics/rank/rank.json",
+                      "--figure", out.root / "reports/ranking.png")
+
+
+def test_ranking_refuses_a_model_of_another_protocol(ws, out):
+    _protocol_models(out.root / "models")
+    out.before = file_state(out.root)
+    run = _rank(ws, out, out.root / "models")
+    assert_one_clean_line(run, str(out.root / "models/advent/model.pt"), "synthia16", "cityscapes19")
+    assert_nothing_trusted_left(out.root, out.before)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.12])
+def test_ranking_refuses_an_easy_fraction_that_empties_a_split(ws, out, fraction):
+    """8 target-train images: floor(0.1 x 8) = floor(0.12 x 8) = 0 easy images."""
+    (out.root / "models/advent").mkdir(parents=True)
+    (out.root / "models/advent/model.pt").write_bytes(ws.model.read_bytes())
+    params = write_params(out.root / "params.yaml", **{"rank.easy_fraction": fraction})
+    out.before = file_state(out.root)
+    run = _rank(ws, out, out.root / "models", params)
+    assert_one_clean_line(run, f"rank.easy_fraction {fraction}", "easy split empty",
+                          "8 target-train images")
+    assert_nothing_trusted_left(out.root, out.before)
+
+
 # ----------------------------------------------------------------------------- training inputs
 
 def test_missing_init_weights_name_the_key(ws, out):

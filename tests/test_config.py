@@ -134,6 +134,12 @@ OUT_OF_RANGE = [
     ("pseudo_label.batch_size", 0),
     ("self_train.iterations", 0), ("self_train.lambda_target", -1.0),
     ("self_train.lambda_source", -1.0),
+    ("rank.easy_fraction", 0.0), ("rank.easy_fraction", 1.0), ("rank.fraction", 0.0),
+    ("rank.max_threshold", 1.5), ("rank.batch_size", 0),
+    ("intrada.iterations", 0), ("intrada.lambda_adv_main", -0.1),
+    ("intrada.lambda_adv_aux", float("nan")), ("intrada.d_width", 0),
+    ("intrada.d_layers", 1), ("intrada.d_layers", 7),  # 7 halvings of 64 rows: none left
+    ("intrada.lambda_cp", -1.0), ("intrada.cp_mu", 0.0),
     ("evaluate.batch_size", 0), ("evaluate.qualitative_samples", 0),
     ("evaluate.source_samples", 0),
 ]
@@ -180,6 +186,8 @@ def test_every_numeric_parameter_has_its_range_checked():
     ({"evaluate.selection": "best_val", "train.snapshot_every": 0}, "train.snapshot_every"),
     ({"self_train.lambda_target": 0.0, "self_train.lambda_source": 0.0}, "self_train"),
     ({"pseudo_label.models": ["minent", "minent"]}, "pseudo_label.models"),
+    ({"rank.models": []}, "rank.models"),
+    ({"intrada.start_from": "source_only"}, "intrada.start_from"),
     ({"train.device": "cuda:x"}, "train.device"),
     ({"data.gta5.raw_root": " ", "data.source": "gta5", "data.target": "cityscapes"},
      "data.gta5.raw_root"),

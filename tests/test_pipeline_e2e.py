@@ -1,6 +1,7 @@
 """End to end: `dvc repro` on tiny parameters in a fresh git repository, then
 `dvc exp run -S adapt.minent...` reruns adapt@minent and what follows, not prepare
-or pretrain, and `dvc plots diff` shows the figures of both revisions. Slow-ish (a
+or pretrain, `dvc exp run -S rank.easy_fraction=...` reruns only the IntraDA stages and the
+report, and `dvc plots diff` shows the figures of both revisions. Slow-ish (a
 minute or two): every stage is a real process."""
 import json
 import subprocess
@@ -27,7 +28,12 @@ def test_repro_writes_every_stage_output(repo):
     for domain in ("source", "target"):
         assert (repo / "data/prepared" / domain / "meta.json").is_file()
     assert (repo / "data/pseudo/meta.json").is_file()
-    methods = ("source_only", "minent", "advent", "self_train", "oracle")
+    ranked = json.loads((repo / "data/ranked/meta.json").read_text())
+    assert {s: ranked["splits"][s]["count"] for s in ("easy", "hard")} == {"easy": 5, "hard": 3}
+    rank = json.loads((repo / "metrics/rank/rank.json").read_text())
+    assert list(rank) == ["rank"] and set(rank["rank"]) == {"easy", "hard", "argmax", "class_balanced"}
+    assert (repo / "reports/ranking.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    methods = ("source_only", "minent", "advent", "self_train", "intrada", "oracle")
     for m in methods:
         assert (repo / "models" / m / "model.pt").is_file()
         assert (repo / "dvclive" / m / "metrics.json").is_file()
@@ -53,7 +59,7 @@ def test_repro_writes_every_stage_output(repo):
     report = (repo / "reports/results.md").read_text()
     # The defaults train MinEnt with the class-ratio prior, and the labels say so.
     for label in ("source only", "MinEnt + CP", "AdvEnt", "AdvEnt+MinEnt + CP", "self-training",
-                  "oracle (target labels)"):
+                  "IntraDA", "oracle (target labels)"):
         assert f"| {label} |" in report
     for png in ("per_class_iou", "qualitative", "confusion_matrices", "reliability",
                 "entropy_source_vs_target"):
@@ -91,11 +97,28 @@ def experiment(repo):
 def test_changing_an_adapt_parameter_skips_prepare_and_pretrain(experiment):
     ran = stages_run(experiment)
     # MinEnt is one of the pseudo-labelling ensemble (pseudo_label.models), so the
-    # pseudo-labels and self-training follow it; nothing upstream or beside it reruns
-    # but the input fingerprints, which run every time (and find the data unchanged).
+    # pseudo-labels and self-training follow it; the ranking may use it too (rank.models),
+    # so it runs, finds its ranked data unchanged (the defaults rank by AdvEnt alone) and
+    # intrada does not; nothing upstream or beside it reruns but the input fingerprints,
+    # which run every time (and find the data unchanged).
     assert ran == {"fingerprint@source", "fingerprint@target",
                    "adapt@minent", "evaluate@minent", "evaluate_ensemble", "pseudo_label",
-                   "self_train", "evaluate@self_train", "report"}, ran
+                   "self_train", "evaluate@self_train", "rank", "report"}, ran
+
+
+@pytest.fixture(scope="module")
+def ranking_experiment(repo, experiment):
+    """After the MinEnt experiment, one `dvc exp run -S` of the ranking's lambda; its log."""
+    repo, env, dvc, _ = repo
+    return _sh(dvc + ["exp", "run", "-S", "rank.easy_fraction=0.5"], repo, env)
+
+
+def test_changing_the_ranking_fraction_reruns_only_intrada_and_the_report(repo, ranking_experiment):
+    ran = stages_run(ranking_experiment)
+    assert ran == {"fingerprint@source", "fingerprint@target",
+                   "rank", "intrada", "evaluate@intrada", "report"}, ran
+    ranked = json.loads((repo[0] / "data/ranked/meta.json").read_text())
+    assert {s: ranked["splits"][s]["count"] for s in ("easy", "hard")} == {"easy": 4, "hard": 4}
 
 
 def test_exp_show_names_metric_columns_by_key_alone(repo, experiment):
@@ -129,7 +152,7 @@ def test_plots_diff_shows_both_revisions_figures(repo, experiment):
     result = subprocess.run(dvc + ["plots", "diff", "HEAD", "--json"], cwd=repo, env=env,
                             capture_output=True, text=True, check=True)
     plots = json.loads(result.stdout)["data"]
-    for m in ("source_only", "minent", "advent", "ensemble", "self_train", "oracle"):
+    for m in ("source_only", "minent", "advent", "ensemble", "self_train", "intrada", "oracle"):
         (bars,) = plots[f"metrics/{m}/per_class_iou.json"]
         assert bars["type"] == "vega" and set(bars["revisions"]) == {"workspace", "HEAD"}
         rows = bars["content"]["data"]["values"]

@@ -60,6 +60,21 @@ PAPER_GTA5 = {
     "adapt.advent.lambda_cp": 0.0,
     "adapt.advent.cp_mu": 0.5,
     "evaluate.batch_size": 1,
+    # IntraDA (Pan et al., CVPR 2020) on top of AdvEnt: lambda 0.67, argmax labels, no
+    # normaliser, every training value ADVENT's.
+    "rank.models": ["advent"],
+    "rank.easy_fraction": 0.67,
+    "rank.rare_class_normaliser": False,
+    "rank.labels": "argmax",
+    "rank.batch_size": 1,
+    "intrada.start_from": "init",
+    "intrada.iterations": 120_000,
+    "intrada.lambda_adv_main": 1e-3,
+    "intrada.lambda_adv_aux": 2e-4,
+    "intrada.d_width": 64,
+    "intrada.d_layers": 5,
+    "intrada.lambda_cp": 0.0,
+    "intrada.cp_mu": 0.5,
 }
 # SYNTHIA -> Cityscapes: the same but the source (1280x760, the 16-class protocol).
 PAPER_SYNTHIA = {**{k: v for k, v in PAPER_GTA5.items() if not k.startswith("data.gta5.")},

@@ -3,7 +3,7 @@ target val) and its figures, from the evaluate stages' outputs.
 
 Reads, per method, ``<metrics>/<method>/details.json`` (the per-split records of
 ``advent.evaluation.Evaluation.details``) and ``samples.npz``, and the pseudo-label
-stage's metrics file. Every method must share one protocol and one model-selection rule.
+stage's and the ranking stage's metrics files. Every method must share one protocol and one model-selection rule.
 Class names and colours come from those records (a class map's own, or a built-in
 protocol's).
 
@@ -34,7 +34,7 @@ from advent.report.tables import method_table
 #: The pipeline's methods (metrics/<method>), in report order, and their table names.
 METHOD_LABELS = {"source_only": "source only", "minent": "MinEnt", "advent": "AdvEnt",
                  "ensemble": "AdvEnt+MinEnt", "self_train": "self-training",
-                 "oracle": "oracle (target labels)"}
+                 "intrada": "IntraDA", "oracle": "oracle (target labels)"}
 METHODS = tuple(METHOD_LABELS)
 #: The report's figures, written into its folder beside results.md.
 FIGURES = ("per_class_iou.png", "qualitative.png", "confusion_matrices.png", "reliability.png",
@@ -170,10 +170,34 @@ def _split_section(results: MethodResults, split: str, title: str, baseline: str
                                     selection=results.selection, extra_columns=extra), ""]
 
 
-def results_markdown(results: MethodResults, pseudo: Mapping[str, Any] | None = None) -> str:
+def _percent(value: Any) -> str:
+    """A fraction as a percentage, or the string it is ("no target labels")."""
+    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else str(value)
+
+
+def ranking_section(rank: Mapping[str, Any]) -> list[str]:
+    """The entropy ranking's lines (``rank``: the rank stage's metrics, ``{"rank": {"easy",
+    "hard", "argmax", "class_balanced"}}``): the split and both kinds of easy-split labels."""
+    stats = rank["rank"]
+    easy, hard = stats["easy"], stats["hard"]
+    rows = [f"| {name} | {_percent(stats[kind]['coverage'])} | {_percent(stats[kind]['accuracy'])} |"
+            for kind, name in (("argmax", "argmax (IntraDA)"),
+                               ("class_balanced", "class-balanced"))]
+    return ["## Entropy ranking (IntraDA)", "",
+            f"Target train split by mean normalised entropy: {easy['images']} easy images "
+            f"(mean score {easy['mean_score']:.4f}), {hard['images']} hard "
+            f"({hard['mean_score']:.4f}). Pseudo-labels of the easy images against the "
+            f"(unused) ground truth:", "",
+            "| labels | coverage | accuracy |", "|---|---:|---:|", *rows, "",
+            "![entropy ranking](ranking.png)", ""]
+
+
+def results_markdown(results: MethodResults, pseudo: Mapping[str, Any] | None = None,
+                     rank: Mapping[str, Any] | None = None) -> str:
     """The text of results.md: the method tables on target test (with ECE and AUROC) and
     target val, the pseudo-labels' coverage and accuracy (``pseudo``: the pseudo-label
-    stage's metrics, ``{"pseudo_label": {"coverage", "accuracy"}}``), the figures.
+    stage's metrics, ``{"pseudo_label": {"coverage", "accuracy"}}``), the entropy
+    ranking's split and easy-split labels (``rank``, see :func:`ranking_section`), the figures.
     Δ columns are relative to source only, when it is among the methods."""
     baseline = results.labels.get("source_only") if "source_only" in results.methods else None
     selection, protocol = results.selection, results.protocol
@@ -202,6 +226,8 @@ def results_markdown(results: MethodResults, pseudo: Mapping[str, Any] | None = 
                   f"their accuracy against the (unused) ground truth: "
                   + (f"{100 * accuracy:.1f}%." if isinstance(accuracy, (int, float))
                      else f"{accuracy}."), ""]
+    if rank is not None:
+        lines += ranking_section(rank)
     lines += ["## Figures", "", f"Every figure shows the models reported above ({selection}).", "",
               "![per-class IoU](per_class_iou.png)", "",
               "![qualitative](qualitative.png)", "",
@@ -214,13 +240,17 @@ def results_markdown(results: MethodResults, pseudo: Mapping[str, Any] | None = 
 
 def write_report(metrics_dir: str | os.PathLike, out: str | os.PathLike,
                  methods: Sequence[str] = METHODS,
-                 pseudo_metrics: str | os.PathLike | None = None) -> Path:
+                 pseudo_metrics: str | os.PathLike | None = None,
+                 rank_metrics: str | os.PathLike | None = None) -> Path:
     """Write ``out``/results.md and its figures from the outputs under ``metrics_dir``;
-    the pseudo-label section only when ``pseudo_metrics`` names an existing file."""
+    the pseudo-label section only when ``pseudo_metrics`` names an existing file, the
+    ranking section only when ``rank_metrics`` does."""
     results = load_results(metrics_dir, methods)
     write_figures(results, metrics_dir, out)
     pseudo = (read_json(pseudo_metrics)
               if pseudo_metrics is not None and Path(pseudo_metrics).is_file() else None)
+    rank = (read_json(rank_metrics)
+            if rank_metrics is not None and Path(rank_metrics).is_file() else None)
     path = Path(out) / "results.md"
-    write_text(path, results_markdown(results, pseudo))
+    write_text(path, results_markdown(results, pseudo, rank))
     return path
