@@ -84,7 +84,8 @@ def main() -> None:
         sys.exit(f"tune: {err}")
     rev = dict(zip(rows["name"], rows["rev"]))
     for run in plan["runs"]:
-        run["mIoU"] = {m: read_json_at(ROOT, rev[run["experiment"]], f"metrics/{m}/val.json")["mIoU"]
+        at = rev[run["experiment"]]  # val.json holds {method: {"val": {"mIoU": x, ...}}}
+        run["mIoU"] = {m: read_json_at(ROOT, at, f"metrics/{m}/val.json")[m]["val"]["mIoU"]
                        for m in plan["methods"]}
     write_json(out, plan)
     text = tuning_markdown(plan["title"], plan["command"], plan["variants"], plan["runs"], plan["methods"])
