@@ -72,15 +72,15 @@ def closure(script: str | Path, root: Path = ROOT) -> set[str]:
 
 
 def stage_scripts(dvc_yaml: Path = ROOT / "dvc.yaml") -> dict[str, str]:
-    """Stage name -> the ``stages/*.py`` script its command runs."""
+    """Stage name -> the ``stages/*.py`` script its command runs (``python -m stages.NAME``)."""
     import yaml
 
     stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
     out = {}
     for name, stage in stages.items():
-        cmd = (stage.get("do") or stage)["cmd"]
-        script = next(w for w in cmd.split() if w.startswith("stages/") and w.endswith(".py"))
-        out[name] = script
+        words = (stage.get("do") or stage)["cmd"].split()
+        module = words[words.index("-m") + 1]
+        out[name] = module.replace(".", "/") + ".py"
     return out
 
 

@@ -69,3 +69,22 @@ def test_closure_follows_lazy_and_package_imports(tmp_path: Path):
         "import os\nfrom pkg.sub import leaf\n\ndef f():\n    from pkg import lazy\n")
     assert closure("main.py", tmp_path) == {
         "main.py", "pkg/__init__.py", "pkg/sub/__init__.py", "pkg/sub/leaf.py", "pkg/lazy.py"}
+
+
+def test_a_stage_runs_the_library_of_its_own_checkout(tmp_path: Path):
+    """`dvc exp run --queue` runs stages in a copy of the repository; `python -m stages.X`
+    from that copy must import the copy's `advent`, not the installed (editable) one of the
+    checkout it was queued from, or an experiment would run code other than its commit's."""
+    import shutil
+    import subprocess
+    import sys
+
+    for folder in ("advent", "stages"):
+        shutil.copytree(ROOT / folder, tmp_path / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "advent" / "__init__.py").write_text('raise SystemExit("the copy\'s advent")\n')
+    words = (STAGES["pretrain"].get("do") or STAGES["pretrain"])["cmd"].split()
+    assert words[:2] == ["python", "-m"], "dvc.yaml commands run stages as modules"
+    proc = subprocess.run([sys.executable, *words[1:3], "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert "the copy's advent" in proc.stderr, proc.stdout + proc.stderr
