@@ -19,6 +19,7 @@ Writes reports/robustness.md and reports/robustness.json:
 from __future__ import annotations
 
 import argparse
+import shlex
 import dataclasses
 import sys
 import time
@@ -91,7 +92,7 @@ def main() -> None:
     args = p.parse_args()
 
     methods = [m for m in METHODS if (ROOT / "metrics" / m).is_dir()]
-    command = "python scripts/robustness.py " + " ".join(sys.argv[1:])
+    command = shlex.join(["python", "scripts/robustness.py", *sys.argv[1:]])
     elapsed = None
     try:
         if args.collect:

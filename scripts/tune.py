@@ -17,6 +17,7 @@ Writes reports/tuning/NAME.md and reports/tuning/NAME.json ({"runs": [{"variant"
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -73,7 +74,7 @@ def main() -> None:
                     runs.append({"variant": label, "seed": seed, "experiment": name})
         except DvcError as err:
             sys.exit(f"tune: {err}")
-        plan = {"command": "python scripts/tune.py " + " ".join(sys.argv[1:]),
+        plan = {"command": shlex.join(["python", "scripts/tune.py", *sys.argv[1:]]),
                 "title": args.title or args.name, "methods": args.methods,
                 "variants": variants, "runs": runs}
         write_json(out, plan)  # the runs' names, so --collect can re-read them
@@ -88,7 +89,8 @@ def main() -> None:
         run["mIoU"] = {m: read_json_at(ROOT, at, f"metrics/{m}/val.json")[m]["val"]["mIoU"]
                        for m in plan["methods"]}
     write_json(out, plan)
-    text = tuning_markdown(plan["title"], plan["command"], plan["variants"], plan["runs"], plan["methods"])
+    text = tuning_markdown(plan["title"], plan["command"], plan["variants"], plan["runs"],
+                           plan["methods"], plan.get("note", ""))
     write_text(out.with_suffix(".md"), text)
     print(text)
 

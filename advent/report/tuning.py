@@ -23,14 +23,17 @@ def summarize_variants(records: Sequence[Mapping[str, Any]], methods: Sequence[s
 
 
 def tuning_markdown(title: str, command: str, variants: Mapping[str, Mapping[str, str]],
-                    records: Sequence[Mapping[str, Any]], methods: Sequence[str]) -> str:
+                    records: Sequence[Mapping[str, Any]], methods: Sequence[str],
+                    note: str = "") -> str:
     """One table per method: each variant's val mIoU per seed, mean ± std, and its mean
-    paired gain over source-only in the same run."""
+    paired gain over source-only in the same run; ``note`` (how the runs were made, if
+    not by ``command`` alone) follows the first paragraph."""
     summary = summarize_variants(records, methods)
     seeds = sorted({r["seed"] for r in records})
     lines = [f"# Tuning: {title}", "", f"Written by `{command}`. Target **val** mIoU (%), "
              f"last model file; seeds {seeds}. A paired gain is the method minus source-only "
-             "in the same run.", "", "| variant | settings |", "|---|---|"]
+             "in the same run.", *(["", note] if note else []), "",
+             "| variant | settings |", "|---|---|"]
     lines += [f"| {v} | {', '.join(f'`{k}={x}`' for k, x in s.items()) or '(defaults)'} |"
               for v, s in variants.items()]
     for m in methods:
