@@ -1,0 +1,1 @@
+"""Datasets: label protocols, prepared shards, the procedural benchmark, raw readers and downloads."""
