@@ -14,6 +14,8 @@ import yaml
 from tests.pipeline_repo import make_repo, sh as _sh, stages_run
 from tests.stage_runs import tiny_params
 
+pytestmark = pytest.mark.slow  # whole `dvc repro` runs: minutes
+
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
