@@ -5,12 +5,14 @@ Each run is one `dvc exp run --queue -S train.seed=S -S train.threads=T
 -S train.cpu_capability=K`, all started with `dvc queue start -j JOBS`. A float setting
 is a thread count and a CPU kernel set: `2:avx2` makes an AVX-512 machine compute the
 way an AVX2 machine with two threads does (`2:default` does the same for an AVX2 one).
-Both are parameters, so `dvc exp show` lists them; the threads, kernel set and CPU each run actually used are read back from its
-evaluation records (metrics/<method>/details.json at the experiment's commit).
+Both are parameters, so `dvc exp show` lists them; the threads, kernel set and CPU each
+run actually used are read back from its evaluation records
+(metrics/<method>/details.json at the experiment's commit).
 
-Writes reports/robustness.md and reports/robustness.json:
-{"runs": [{"seed", "threads", "cpu_capability", "cpu", "experiment", "mIoU": {method: x}}],
- "summary": {method: {"mIoU": stats, "gain": stats}}, "targets": [...]}
+Writes reports/robustness.md and reports/robustness.json: {"command", "jobs",
+"wall_seconds", "selection", "runs": [{"seed", "threads", "cpu_capability", "cpu", "torch",
+"experiment", "mIoU": {method: x}, "lambda_cp": {method: x}}], "summary": {method: {"mIoU":
+stats, "gain": stats}}, "targets": [...]}
 
     python scripts/robustness.py                                  # 5 seeds x 2 settings
     python scripts/robustness.py --seeds 0 1 --settings 1:native --jobs 2
@@ -44,7 +46,8 @@ def parse_setting(text: str) -> tuple[int, str]:
 
 def lower_kernels() -> str:
     """A kernel set below this CPU's own: AVX2 on an AVX-512 machine, else the default
-    (SSE4.1) set, so the second setting computes the way another machine does."""
+    (SSE4.1) set, so the second setting computes the way another machine does (on a CPU
+    with only the default set, only the thread count differs)."""
     import torch  # only here: --collect and --help need no torch
 
     return "avx2" if torch.backends.cpu.get_cpu_capability().lower() == "avx512" else "default"

@@ -50,8 +50,8 @@ def main() -> None:
                    help="methods to score; each run evaluates evaluate@<method> (ensemble: "
                         "evaluate_ensemble) and what it needs (default: source_only)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--jobs", type=int, default=2, help="queue workers to start (default 2; 0 = queue only, for workers "
-                        "already running)")
+    p.add_argument("--jobs", type=int, default=2, help="queue workers to start (default 2; 0 = start none and wait for "
+                        "workers already running)")
     p.add_argument("--title", default=None, help="the table's title (default: NAME)")
     p.add_argument("--collect", action="store_true", help="queue nothing: re-read NAME.json's runs")
     args = p.parse_args()
@@ -62,7 +62,11 @@ def main() -> None:
     else:
         if not args.variant:
             p.error("give at least one --variant LABEL [KEY=VALUE ...]")
-        variants = dict(parse_variant(v) for v in args.variant)
+        variants = {}
+        for label, settings in map(parse_variant, args.variant):
+            if label in variants:
+                sys.exit(f"tune: --variant label {label!r} given twice")
+            variants[label] = settings
         targets = [("evaluate_ensemble" if m == "ensemble" else f"evaluate@{m}") for m in args.methods]
         stamp = int(time.time())
         runs = []
@@ -73,7 +77,8 @@ def main() -> None:
                     queue_experiment(ROOT, name, {"train.seed": seed, **settings}, targets)
                     runs.append({"variant": label, "seed": seed, "experiment": name})
         except DvcError as err:
-            sys.exit(f"tune: {err}")
+            sys.exit(f"tune: {err}\nalready queued: {[r['experiment'] for r in runs]} "
+                     "(`dvc queue remove NAME` drops them)")
         plan = {"command": shlex.join(["python", "scripts/tune.py", *sys.argv[1:]]),
                 "title": args.title or args.name, "methods": args.methods,
                 "variants": variants, "runs": runs}

@@ -12,7 +12,7 @@ Writes the folder --out, whole (a failed write leaves the previous one as it was
                        entropy histograms on target test and on source train, the
                        selection's candidates and scores
   samples.npz          image, ground truth, prediction, entropy of the first test images
-Reads params: evaluate, train.device.
+Reads params: evaluate, train.{device,threads,cpu_capability}.
 """
 from __future__ import annotations
 

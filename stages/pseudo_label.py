@@ -8,7 +8,7 @@ Writes a prepared dataset (split "train": the target train images with pseudo-la
 255 = not selected), the DVC metrics --stats (coverage: the share of pixels selected;
 accuracy: theirs against the target train ground truth, a diagnostic only, never used
 for training) and the per-class thresholds as DVC plot data (--thresholds).
-Reads params: pseudo_label, train.device.
+Reads params: pseudo_label, train.{device,threads,cpu_capability}.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ rank.labels; split "hard": the hard images, unlabelled), the ranking --ranking (
 ids by ascending score, with their split), the DVC metrics --stats (per split its size
 and mean score; coverage and accuracy of argmax and class-balanced labels on the easy
 split against the target train ground truth, a diagnostic only) and the figure --figure.
-Reads params: rank, train.device.
+Reads params: rank, train.{device,threads,cpu_capability}.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ float setting and the CPU of every run are part of its record.
 
 :func:`summarize_runs` turns the runs into per-method statistics, :func:`check_targets`
 compares them with the targets the project promises (ratios to source-only taken from
-the paper, :data:`TARGETS`), and :func:`robustness_markdown` writes the report.
+the paper, :data:`PAPER_RATIOS`), and :func:`robustness_markdown` writes the report.
 """
 from __future__ import annotations
 
