@@ -50,7 +50,8 @@ def main() -> None:
                    help="methods to score; each run evaluates evaluate@<method> (ensemble: "
                         "evaluate_ensemble) and what it needs (default: source_only)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--jobs", type=int, default=2, help="queue workers to start (default 2; 0 = start none and wait for "
+    p.add_argument("--jobs", type=int, default=2,
+                   help="queue workers to start (default 2; 0 = start none and wait for the "
                         "workers already running)")
     p.add_argument("--title", default=None, help="the table's title (default: NAME)")
     p.add_argument("--collect", action="store_true", help="queue nothing: re-read NAME.json's runs")
