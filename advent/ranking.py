@@ -28,6 +28,7 @@ from torch import nn
 
 from advent.data.labels import IGNORE_INDEX, NO_TARGET_LABELS, Protocol
 from advent.data.prepared import PreparedDataset, PreparedWriter
+from advent.losses import self_information
 from advent.params import RankParams
 from advent.predict import ensemble_logits, iterate_predictions
 from advent.pseudo import BINS, ConfidenceHistogram, select_pseudo_labels
@@ -40,8 +41,10 @@ LABEL_KINDS = ("argmax", "class_balanced")
 
 
 def normalised_entropy(probs: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) softmax probabilities -> (N, H, W) entropy / log C, in [0, 1]."""
-    return -torch.special.xlogy(probs, probs).sum(1) / float(np.log(probs.shape[1]))
+    """(N, C, H, W) softmax probabilities -> (N, H, W) entropy / log C, in [0, 1]: the
+    self-information maps of the losses, summed over classes (as ``entropy_map``, which
+    takes logits; here the probabilities serve the labels too)."""
+    return self_information(probs).sum(1)
 
 
 def rare_class_ids(protocol: Protocol) -> list[int]:
