@@ -67,6 +67,34 @@ def select_pseudo_labels(confidence: torch.Tensor, predicted: torch.Tensor,
     return labels
 
 
+class LabelTally:
+    """Coverage and accuracy (against the ground truth) of pseudo-labels, summed over
+    images: ``update`` with (H, W) or (N, H, W) arrays, 255 = no label."""
+
+    def __init__(self) -> None:
+        self.selected = self.total = self.scored = self.correct = 0
+
+    def update(self, labels: np.ndarray, truth: np.ndarray) -> None:
+        valid = labels != IGNORE_INDEX
+        self.selected += int(valid.sum())
+        self.total += valid.size
+        scored = valid & (truth != IGNORE_INDEX)
+        self.scored += int(scored.sum())
+        self.correct += int((scored & (labels == truth)).sum())
+
+    @property
+    def coverage(self) -> float:
+        return self.selected / max(self.total, 1)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / max(self.scored, 1)
+
+    def result(self, labelled: bool) -> dict[str, float | str]:
+        return {"coverage": self.coverage,
+                "accuracy": self.accuracy if labelled else NO_TARGET_LABELS}
+
+
 @dataclass(frozen=True)
 class PseudoLabelStats:
     """What a pseudo-labelling pass selected.
@@ -110,7 +138,7 @@ def pseudo_label_dataset(models: Sequence[nn.Module], target: PreparedDataset,
         hist.update(confidence, predicted)
     thresholds = hist.thresholds(fraction, max_threshold)
 
-    selected = total = correct = scored = 0
+    tally = LabelTally()
     meta = {**(extra_meta or {}), "fraction": fraction, "max_threshold": max_threshold,
             "thresholds": thresholds.tolist()}
     with PreparedWriter(out, f"pseudo-{target.meta['name']}", target.protocol,
@@ -118,17 +146,11 @@ def pseudo_label_dataset(models: Sequence[nn.Module], target: PreparedDataset,
         for images, labels, confidence, predicted, index in _confident_predictions(
                 models, target, device, batch_size):
             pseudo = select_pseudo_labels(confidence, predicted, thresholds)
-            valid = pseudo != IGNORE_INDEX
-            selected += int(valid.sum())
-            total += valid.numel()
-            scored_mask = valid & (labels != IGNORE_INDEX)
-            scored += int(scored_mask.sum())
-            correct += int((scored_mask & (pseudo.long() == labels)).sum())
+            tally.update(pseudo.numpy(), labels.numpy())
             for image, label, i in zip(images, pseudo, index):
                 writer.add("train", target.ids[int(i)], image.permute(1, 2, 0).numpy(), label.numpy())
-    accuracy = correct / max(scored, 1) if target.labelled else None
-    return PseudoLabelStats(thresholds=thresholds, selected_fraction=selected / max(total, 1),
-                            pixel_accuracy_of_selected=accuracy)
+    return PseudoLabelStats(thresholds=thresholds, selected_fraction=tally.coverage,
+                            pixel_accuracy_of_selected=tally.accuracy if target.labelled else None)
 
 
 def pseudo_label_metrics(stats: PseudoLabelStats) -> dict[str, dict[str, float | str]]:

@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from advent.data.labels import IGNORE_INDEX, NO_TARGET_LABELS, Protocol
+from advent.data.labels import IGNORE_INDEX, Protocol
 from advent.data.prepared import PreparedDataset, PreparedWriter
 from advent.losses import self_information
 from advent.params import RankParams
 from advent.predict import ensemble_logits, iterate_predictions
-from advent.pseudo import BINS, ConfidenceHistogram, select_pseudo_labels
+from advent.pseudo import BINS, ConfidenceHistogram, LabelTally, select_pseudo_labels
 
 #: IntraDA's rare Cityscapes classes (their normaliser counts those an image predicts).
 RARE_CLASSES = ("wall", "fence", "pole", "traffic light", "traffic sign", "terrain", "rider",
@@ -132,25 +132,6 @@ def _stored(scratch: Path, index: int) -> tuple[torch.Tensor, torch.Tensor]:
     return (stored[1].double() + 0.5) / BINS, stored[0]
 
 
-class _Tally:
-    """Coverage and accuracy (against the ground truth) of one kind of pseudo-labels."""
-
-    def __init__(self) -> None:
-        self.selected = self.total = self.scored = self.correct = 0
-
-    def update(self, labels: np.ndarray, truth: np.ndarray) -> None:
-        valid = labels != IGNORE_INDEX
-        self.selected += int(valid.sum())
-        self.total += valid.size
-        scored = valid & (truth != IGNORE_INDEX)
-        self.scored += int(scored.sum())
-        self.correct += int((scored & (labels == truth)).sum())
-
-    def result(self, labelled: bool) -> dict[str, float | str]:
-        return {"coverage": self.selected / max(self.total, 1),
-                "accuracy": self.correct / max(self.scored, 1) if labelled else NO_TARGET_LABELS}
-
-
 @dataclass(frozen=True)
 class RankResult:
     """A ranking, the class-balanced thresholds of its easy split, and per label kind
@@ -184,7 +165,7 @@ def rank_dataset(models: Sequence[nn.Module], target: PreparedDataset, out: str 
         for i in ranking.easy:
             hist.update(*_stored(scratch, i))
         thresholds = hist.thresholds(cfg.fraction, cfg.max_threshold)
-        tallies = {kind: _Tally() for kind in LABEL_KINDS}
+        tallies = {kind: LabelTally() for kind in LABEL_KINDS}
         meta = {**(extra_meta or {}), "easy_fraction": cfg.easy_fraction, "labels": cfg.labels,
                 "rare_class_normaliser": cfg.rare_class_normaliser, "fraction": cfg.fraction,
                 "max_threshold": cfg.max_threshold, "thresholds": thresholds.tolist()}
