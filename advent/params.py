@@ -295,6 +295,10 @@ class TrainConfig:
     numbers of a run): torch's thread count (0 = its default, one per core) and the
     kernel set (``native`` = the best this CPU runs; ``avx2`` or ``default`` make an
     AVX-512 machine compute like an older one). Inference stages honour them too.
+
+    ema_decay > 0 makes a stage's result (its model file and snapshots) the exponential
+    moving average of the segmenter's weights and BN statistics over its iterations,
+    not the last iterate; 0 = the last iterate (the paper).
     """
 
     seed: int = 0
@@ -309,6 +313,7 @@ class TrainConfig:
     poly_power: float = 0.9
     schedule_iterations: int = 0
     warmup_iterations: int = 0
+    ema_decay: float = 0.0
     lr_d: float = 1e-4
     lambda_seg_aux: float = 0.1
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
@@ -330,6 +335,8 @@ class TrainConfig:
         _positive(key, self, "lr", "lr_d", "head_lr_mult", "poly_power")
         if not 0.0 <= self.momentum < 1.0:
             raise ConfigError(f"{key}.momentum must be in [0, 1), got {self.momentum}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"{key}.ema_decay must be in [0, 1), got {self.ema_decay}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"{key}.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 

@@ -2,7 +2,8 @@
 
 Devices (CPU, CUDA), precision (fp32, bf16, fp16 with loss scaling), channels_last,
 gradient accumulation, DDP under ``torchrun`` (one process per device, rank 0 writes),
-poly learning rate, checkpoints every N iterations and exact resume. What a method
+poly learning rate, weight averaging (EMA), checkpoints every N iterations and exact
+resume. What a method
 adds (its losses, its discriminators) comes in as an :class:`~advent.methods.Objective`.
 
 Batches are a pure function of (seed, iteration): the sample at global position ``p``
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from advent.io import UnreadableFileError, describe_object, load_torch_file, torch_save
@@ -117,6 +119,14 @@ def _average_gradients(module: nn.Module, world: int) -> None:
             p.grad.div_(world)
 
 
+def make_weight_average(segmenter: nn.Module, decay: float) -> AveragedModel | None:
+    """The exponential moving average of ``segmenter``'s weights *and* buffers (BN
+    statistics), or None for ``decay == 0``. Its first update copies the weights."""
+    if not decay:
+        return None
+    return AveragedModel(segmenter, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 # ----------------------------------------------------------------------------- checkpoints
 
 def _rng_state() -> dict:
@@ -188,7 +198,8 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
     ``fingerprint`` (a digest of everything that defines the run). Every
     ``cfg.snapshot_every`` iterations before the last, rank 0 hands the segmenter to
     ``snapshots``. ``observer`` sees every micro-step's losses and every checkpoint
-    write. Returns the trained segmenter (unwrapped, on the training device).
+    write. Returns the trained segmenter (unwrapped, on the training device); with
+    ``cfg.ema_decay`` > 0, the moving average of its weights, which snapshots hold too.
     """
     observer = observer or TrainObserver()
     if objective.needs_target and target is None:
@@ -214,10 +225,15 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
     autocast = (torch.autocast(device.type, dtype=getattr(torch, {"bf16": "bfloat16", "fp16": "float16"}[cfg.precision]))
                 if cfg.precision != "fp32" else nullcontext())
 
+    average = make_weight_average(segmenter, cfg.ema_decay)
+    result = segmenter if average is None else average.module
+
     start = 0
     state = load_resume_state(checkpoint_path, fingerprint) if checkpoint_path else None
     if state is not None:
         segmenter.load_state_dict(state["segmenter"])
+        if average is not None:
+            average.load_state_dict(state["average"])
         for name, m in extra.items():
             m.load_state_dict(state["modules"][name])
         opt_g.load_state_dict(state["opt_g"])
@@ -294,6 +310,8 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
         for opt in opt_d.values():
             scaler.step(opt)
         scaler.update()
+        if average is not None:
+            average.update_parameters(segmenter)
 
         done = step + 1
         if done % cfg.log_every == 0 or done == iterations:
@@ -310,12 +328,13 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
         # Snapshot before checkpoint: a run resumed at a checkpoint has every snapshot up to it.
         if (snapshots is not None and cfg.snapshot_every and done % cfg.snapshot_every == 0
                 and done < iterations and is_main_process()):
-            snapshots.save(done, segmenter)
+            snapshots.save(done, result)
         if checkpoint_path is not None and (done % cfg.checkpoint_every == 0 or done == iterations):
             if is_main_process():
                 torch_save({
                     "fingerprint": fingerprint, "step": done,
                     "segmenter": segmenter.state_dict(),
+                    **({"average": average.state_dict()} if average is not None else {}),
                     "modules": {n: m.state_dict() for n, m in extra.items()},
                     "opt_g": opt_g.state_dict(),
                     "opt_d": {n: o.state_dict() for n, o in opt_d.items()},
@@ -324,5 +343,5 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
                 observer.checkpoint_written(done, checkpoint_path)
             if world > 1:
                 dist.barrier()
-    return segmenter
+    return result
 

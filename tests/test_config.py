@@ -118,6 +118,7 @@ OUT_OF_RANGE = [
     ("train.lr", float("inf")),
     ("train.momentum", 1.0), ("train.weight_decay", -0.1), ("train.head_lr_mult", 0.0),
     ("train.poly_power", 0.0), ("train.schedule_iterations", -1), ("train.warmup_iterations", -1),
+    ("train.ema_decay", -0.1), ("train.ema_decay", 1.0),
     ("train.lr_d", -1e-4),
     ("train.lambda_seg_aux", -0.1), ("train.grad_accum", 0), ("train.grad_accum", 3),
     ("train.workers", -1), ("train.checkpoint_every", 0), ("train.snapshot_every", -1),

@@ -40,6 +40,7 @@ PAPER_GTA5 = {
     "train.poly_power": 0.9,
     "train.schedule_iterations": 250_000,
     "train.warmup_iterations": 0,
+    "train.ema_decay": 0.0,
     "train.lr_d": 1e-4,
     "train.lambda_seg_aux": 0.1,
     "train.workers": 4,

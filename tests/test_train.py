@@ -80,6 +80,36 @@ def test_interrupted_then_resumed_run_is_bit_exact(tmp_path):
     _assert_same_weights(*_interrupted_then_resumed(run, tmp_path, stop_after=2))
 
 
+def test_interrupted_then_resumed_run_with_weight_averaging_is_bit_exact(tmp_path):
+    cfg = dataclasses.replace(CFG, ema_decay=0.8)
+
+    def run(path, log):
+        return train(_segmenter(), _advent(), Toy(), Toy(seed=1), cfg, 5,
+                     checkpoint_path=path, fingerprint="f", log=log)
+
+    _assert_same_weights(*_interrupted_then_resumed(run, tmp_path, stop_after=2))
+
+
+def test_weight_averaging_returns_the_moving_average_of_every_iterate():
+    """With ema_decay d the result is e_1 = w_1, e_t = d e_(t-1) + (1 - d) w_t over the
+    iterates w_t of the same run without averaging, for weights and BN statistics alike."""
+    cfg = dataclasses.replace(CFG, schedule_iterations=10)  # the same rates whatever the length
+    iterates = [train(_segmenter(), SourceOnly(0.1), Toy(), None, cfg, t).state_dict()
+                for t in (1, 2, 3)]
+    decay = 0.7
+    averaged = train(_segmenter(), SourceOnly(0.1), Toy(), None,
+                     dataclasses.replace(cfg, ema_decay=decay), 3).state_dict()
+    last = iterates[-1]
+    for key, value in averaged.items():
+        if not value.is_floating_point():
+            continue
+        expected = iterates[0][key]
+        for w in iterates[1:]:
+            expected = decay * expected + (1 - decay) * w[key]
+        torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6, msg=key)
+    assert any(not torch.allclose(averaged[k], last[k]) for k in last if last[k].is_floating_point())
+
+
 def test_resume_is_bit_exact_when_training_draws_random_numbers(tmp_path):
     """Dropout draws from torch's global RNG at every step, so the resumed run matches
     only if the checkpoint's RNG state is restored and nothing else moves it."""
