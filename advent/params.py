@@ -51,6 +51,12 @@ def _positive(key: str, obj: object, *names: str) -> None:
             raise ConfigError(f"{key}.{name} must be positive, got {value}")
 
 
+def _distinct_models(key: str, models: tuple[str, ...]) -> None:
+    """A list of adapted models (one, or the members of an ensemble): non-empty, no repeats."""
+    if not models or len(set(models)) != len(models):
+        raise ConfigError(f"{key}.models must name distinct adapted models, got {list(models)}")
+
+
 def _in_unit_interval(key: str, obj: object, *names: str, closed_low: bool = False) -> None:
     """Each value in (0, 1] (or [0, 1] with ``closed_low``)."""
     for name in names:
@@ -432,8 +438,7 @@ class PseudoLabelParams:
     batch_size: int = 16
 
     def validate(self, key: str) -> None:
-        if not self.models or len(set(self.models)) != len(self.models):
-            raise ConfigError(f"{key}.models must name distinct adapted models, got {list(self.models)}")
+        _distinct_models(key, self.models)
         _in_unit_interval(key, self, "fraction", "max_threshold")
         _at_least(key, self, 1, "batch_size")
 
@@ -477,8 +482,7 @@ class RankParams:
     batch_size: int = 16
 
     def validate(self, key: str) -> None:
-        if not self.models or len(set(self.models)) != len(self.models):
-            raise ConfigError(f"{key}.models must name distinct adapted models, got {list(self.models)}")
+        _distinct_models(key, self.models)
         if not 0.0 < self.easy_fraction < 1.0:
             raise ConfigError(f"{key}.easy_fraction must be in (0, 1): both the easy and the hard "
                               f"split need images, got {self.easy_fraction}")
@@ -529,12 +533,12 @@ class Params:
 
     def validate(self, key: str = "") -> None:
         """What no single section can check alone."""
-        for key, layers in (("adapt.advent.d_layers", self.adapt.advent.d_layers),
-                            ("intrada.d_layers", self.intrada.d_layers)):
+        for layers_key, layers in (("adapt.advent.d_layers", self.adapt.advent.d_layers),
+                                   ("intrada.d_layers", self.intrada.d_layers)):
             for where, (h, w) in self.data.image_sizes().items():
                 if min(h, w) < 2 ** layers:
                     raise ConfigError(
-                        f"{key}: {layers} stride-2 layers shrink the {h}x{w} "
+                        f"{layers_key}: {layers} stride-2 layers shrink the {h}x{w} "
                         f"images of {where} to nothing (at most {min(h, w).bit_length() - 1})")
         if self.evaluate.selection != "last" and self.train.snapshot_every == 0:
             raise ConfigError(f"evaluate.selection is {self.evaluate.selection} but "

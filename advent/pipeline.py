@@ -16,7 +16,8 @@ from advent.methods import AdvEnt, MinEnt, Objective, SelfTraining, SourceOnly
 from advent.models import Discriminator, build_segmenter
 from advent.models.checkpoints import load_pretrained
 from advent.io import digest_of, sha256_file
-from advent.params import ModelConfig, Params
+from advent.params import (AdvEntParams, IntraDAParams, MinEntParams, ModelConfig, Params,
+                           SelfTrainParams)
 from advent.snapshot import (SnapshotWriter, list_snapshots, load_segmenter, save_segmenter,
                              save_skipped)
 from advent.runtime import float_setting, is_main_process, seed_everything
@@ -24,6 +25,17 @@ from advent.train import LogFn, train
 
 #: Training methods; the oracle is source-only training on the target's own labels.
 Method = Literal["source_only", "oracle", "minent", "advent", "self_train", "intrada"]
+
+
+def method_section(method: Method, params: Params
+                   ) -> MinEntParams | AdvEntParams | SelfTrainParams | IntraDAParams | None:
+    """The params section holding ``method``'s own hyper-parameters (None: it has none)."""
+    sections = {"source_only": None, "oracle": None, "minent": params.adapt.minent,
+                "advent": params.adapt.advent, "self_train": params.self_train,
+                "intrada": params.intrada}
+    if method not in sections:
+        raise ValueError(f"unknown method {method!r}")
+    return sections[method]
 
 
 def build_objective(method: Method, params: Params, num_classes: int,
@@ -39,10 +51,7 @@ def build_objective(method: Method, params: Params, num_classes: int,
         return SourceOnly(aux)
     if method == "self_train":
         return SelfTraining(params.self_train.lambda_target, aux, params.self_train.lambda_source)
-    cfg = {"minent": params.adapt.minent, "advent": params.adapt.advent,
-           "intrada": params.intrada}.get(method)
-    if cfg is None:
-        raise ValueError(f"unknown method {method!r}")
+    cfg = method_section(method, params)
     prior = None
     if cfg.lambda_cp:
         if source is None:
@@ -90,9 +99,7 @@ def train_and_save(method: Method, params: Params, iterations: int,
         if params.init.weights:
             load_pretrained(segmenter.net, params.init.weights, params.init.layout)
     objective = build_objective(method, params, protocol.num_classes, source)
-    method_params = {"source_only": None, "oracle": None, "minent": params.adapt.minent,
-                     "advent": params.adapt.advent, "self_train": params.self_train,
-                     "intrada": params.intrada}[method]
+    method_params = method_section(method, params)
     fingerprint = digest_of(
         method=method, train=params.train, model=model_cfg, iterations=iterations,
         method_params=method_params,
