@@ -12,7 +12,8 @@ run actually used are read back from its evaluation records
 Writes reports/robustness.md and reports/robustness.json: {"command", "jobs",
 "wall_seconds", "selection", "runs": [{"seed", "threads", "cpu_capability", "cpu", "torch",
 "experiment", "mIoU": {method: x}, "lambda_cp": {method: x}}], "summary": {method: {"mIoU":
-stats, "gain": stats}}, "targets": [...]}
+stats, "gain": stats}}, "spread": {method: what another float setting and another seed
+alone move}, "targets": [...]}
 
     python scripts/robustness.py                                  # 5 seeds x 2 settings
     python scripts/robustness.py --seeds 0 1 --settings 1:native --jobs 2
@@ -31,7 +32,8 @@ from advent.io import write_json, write_text
 from advent.report.compare import read_json_at
 from advent.report.queue import DvcError, finished_experiments, queue_experiment, run_queue
 from advent.report.results import METHODS, method_label
-from advent.report.robustness import check_targets, robustness_markdown, summarize_runs
+from advent.report.robustness import (check_targets, robustness_markdown, spread_sources,
+                                      summarize_runs)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,6 +115,7 @@ def main() -> None:
         "command": command.strip(), "jobs": args.jobs,
         "wall_seconds": round(elapsed, 1) if elapsed is not None else None,
         "selection": selection, "runs": runs, "summary": summary,
+        "spread": spread_sources(runs, methods),
         "targets": [dataclasses.asdict(t) for t in targets]})
     text = robustness_markdown(runs, summary, targets, labels, command.strip(), selection)
     write_text(ROOT / args.out, text)

@@ -2,7 +2,7 @@
 import pytest
 
 from advent.report.robustness import (INTRADA_OVER_ADVENT, PAPER_RATIOS, check_targets,
-                                      robustness_markdown, summarize_runs)
+                                      robustness_markdown, spread_sources, summarize_runs)
 
 METHODS = ["source_only", "minent", "advent", "ensemble", "self_train", "oracle", "intrada"]
 
@@ -28,6 +28,18 @@ def test_summary_has_paired_gains_and_the_band():
     assert advent["gain"]["min"] == pytest.approx(4.6) and advent["gain"]["max"] == pytest.approx(5.5)
     assert advent["gain"]["std"] == pytest.approx(0.4509, abs=1e-4)  # sample std (ddof 1)
     assert advent["gain"]["n"] == 3
+
+
+def test_spread_is_split_into_float_setting_and_seed():
+    spread = spread_sources(GOOD, METHODS)
+    # seed 0 ran in both settings: AdvEnt 25.0 vs 25.6, its gain 5.0 vs 4.6
+    assert spread["advent"]["mIoU_setting"] == pytest.approx(0.6)
+    assert spread["advent"]["gain_setting"] == pytest.approx(0.4)
+    # only the 1-thread setting has two seeds: AdvEnt 25.0 and 24.5, gains 5.0 and 5.5
+    assert spread["advent"]["mIoU_seed"] == pytest.approx(0.3536, abs=1e-4)
+    assert spread["advent"]["gain_seed"] == pytest.approx(0.3536, abs=1e-4)
+    assert "gain_setting" not in spread["source_only"]
+    assert spread_sources(GOOD[:1], METHODS)["advent"]["mIoU_setting"] is None
 
 
 def test_all_targets_hold_on_a_good_table():
@@ -83,4 +95,5 @@ def test_report_lists_band_gains_targets_and_every_run():
     assert "| AdvEnt | 25.0 ± 0.6 | 24.5 – 25.6 | +5.0 ± 0.5 | +4.6 – +5.5 |" in text
     assert "seeds [0, 1]" in text and "test CPU" in text
     assert "1 thread(s) / native kernels" in text and "2 thread(s) / avx2 kernels" in text
+    assert "| AdvEnt | 0.6 | 0.4 | 0.4 | 0.4 |" in text  # where the spread comes from
     assert text.count("\n| 0 | ") == 2 and text.count("\n| 1 | ") == 1

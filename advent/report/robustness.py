@@ -65,6 +65,42 @@ def summarize_runs(runs: Sequence[Mapping[str, Any]], methods: Sequence[str],
     return out
 
 
+def spread_sources(runs: Sequence[Mapping[str, Any]], methods: Sequence[str],
+                   baseline: str = "source_only") -> dict[str, dict[str, float | None]]:
+    """Where a method's spread comes from, per method (mIoU and paired gain alike):
+
+    - ``setting``: the mean, over seeds run in more than one float setting, of the
+      largest minus the smallest value among that seed's settings (what another machine
+      alone moves);
+    - ``seed``: the sample std over seeds within one float setting, averaged over the
+      settings that have at least two seeds (what another seed alone moves).
+
+    None where the table has no such pair.
+    """
+    def by(key_of):
+        groups: dict[Any, list[Mapping[str, Any]]] = {}
+        for run in runs:
+            groups.setdefault(key_of(run), []).append(run)
+        return groups
+
+    per_seed = [g for g in by(lambda r: r["seed"]).values() if len(g) > 1]
+    per_setting = [g for g in by(lambda r: (r["threads"], r["cpu_capability"])).values() if len(g) > 1]
+    out: dict[str, dict[str, float | None]] = {}
+    for m in methods:
+        value = lambda r: r["mIoU"][m]  # noqa: E731
+        gain = lambda r: r["mIoU"][m] - r["mIoU"][baseline]  # noqa: E731
+        entry: dict[str, float | None] = {}
+        for name, f in (("mIoU", value), ("gain", gain)):
+            if name == "gain" and m == baseline:
+                continue
+            entry[f"{name}_setting"] = (float(np.mean([max(map(f, g)) - min(map(f, g)) for g in per_seed]))
+                                        if per_seed else None)
+            entry[f"{name}_seed"] = (float(np.mean([np.std([f(r) for r in g], ddof=1) for g in per_setting]))
+                                     if per_setting else None)
+        out[m] = entry
+    return out
+
+
 def check_targets(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, Mapping[str, Any]],
                   max_gain_std: float = 1.0) -> list[Target]:
     """The project's promises on the run table (methods absent from ``summary`` are skipped):
@@ -145,6 +181,17 @@ def robustness_markdown(runs: Sequence[Mapping[str, Any]], summary: Mapping[str,
     lines += [f"| {t.name} | {fmt(t.measured, 3)} | {t.required} | {'yes' if t.holds else '**no**'} |"
               for t in targets]
     methods = list(summary)
+    spread = spread_sources(runs, methods)
+    lines += ["", "## Where the spread comes from", "",
+              "Another float setting alone: the mean, over seeds, of the gap between one seed's "
+              "runs in the different settings. Another seed alone: the std over seeds within "
+              "one setting (mean over settings).", "",
+              "| method | mIoU: float setting | mIoU: seed (std) | gain: float setting | "
+              "gain: seed (std) |", "|---|---:|---:|---:|---:|"]
+    for m in methods:
+        e = spread[m]
+        lines.append(f"| {labels.get(m, m)} | {fmt(e['mIoU_setting'])} | {fmt(e['mIoU_seed'])} | "
+                     f"{fmt(e.get('gain_setting'))} | {fmt(e.get('gain_seed'))} |")
     lines += ["", "## Every run", "",
               "| seed | threads | kernels | " + " | ".join(labels.get(m, m) for m in methods) + " |",
               "|---:|---:|---|" + "---:|" * len(methods)]
