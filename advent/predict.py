@@ -53,3 +53,27 @@ def confusion_matrix_of(models: Sequence[nn.Module], dataset: Dataset, device: t
     for _, labels, logits, _ in iterate_predictions(models, dataset, device, batch_size, weights):
         confusion.update(logits.argmax(1), labels)
     return confusion.matrix
+
+
+@torch.no_grad()
+def reestimate_bn_statistics(model: nn.Module, dataset: Dataset, device: torch.device,
+                             batch_size: int = 16) -> nn.Module:
+    """A copy of ``model`` whose BatchNorm running statistics are the average over
+    ``dataset``'s batches (every batch weighted equally), weights untouched; in eval mode.
+
+    A diagnostic, not a method of the pipeline: how much of a source-trained model's
+    target score is lost to the source statistics its BN layers apply to target images.
+    """
+    import copy
+
+    model = copy.deepcopy(model).to(device)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        raise ValueError("the model has no BatchNorm layer whose statistics could be re-estimated")
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average
+    model.train()
+    for images, _, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        model(images.to(device))
+    return model.eval()

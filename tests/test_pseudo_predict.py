@@ -4,7 +4,10 @@ import torch
 
 from advent.losses import upsample
 from advent.models import ModelConfig, build_segmenter
-from advent.predict import ensemble_logits
+import pytest
+from torch import nn
+
+from advent.predict import ensemble_logits, reestimate_bn_statistics
 from advent.pseudo import ConfidenceHistogram, select_pseudo_labels
 
 
@@ -78,3 +81,30 @@ def test_evaluation_upsamples_logits_to_full_resolution_labels(tmp_path):
     matrix = confusion_matrix_of([model], dataset, torch.device("cpu"), 19, batch_size=2)
     np.testing.assert_array_equal(matrix, expected)
     assert matrix.sum() == 3 * 30 * 48  # every valid full-resolution pixel, once
+
+
+class _BNNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(3)
+
+    def forward(self, images):
+        return self.bn(images.float()), None
+
+
+def test_bn_statistics_are_reestimated_on_the_dataset_and_the_model_is_left_alone():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (8, 3, 4, 4), dtype=torch.uint8, generator=g)
+    dataset = [(images[i], torch.zeros(4, 4, dtype=torch.long), i) for i in range(8)]
+    model = _BNNet().eval()
+    fresh = reestimate_bn_statistics(model, dataset, torch.device("cpu"), batch_size=4)
+    x = images.float()
+    halves = x[:4], x[4:]
+    mean = torch.stack([h.mean((0, 2, 3)) for h in halves]).mean(0)
+    var = torch.stack([h.var((0, 2, 3), unbiased=True) for h in halves]).mean(0)
+    torch.testing.assert_close(fresh.bn.running_mean, mean)
+    torch.testing.assert_close(fresh.bn.running_var, var)
+    assert not fresh.training
+    assert torch.equal(model.bn.running_mean, torch.zeros(3))  # the original is untouched
+    with pytest.raises(ValueError, match="BatchNorm"):
+        reestimate_bn_statistics(nn.Identity(), dataset, torch.device("cpu"))
