@@ -64,3 +64,21 @@ def finished_experiments(repo: str | os.PathLike, names: Sequence[str]) -> pd.Da
         raise DvcError(f"experiments failed or missing in {Path(repo)}: {failed} "
                        "(see `dvc queue logs NAME`)")
     return rows
+
+
+def output_at(repo: str | os.PathLike, rev: str, path: str, dest: str | os.PathLike) -> Path:
+    """Copy the DVC-cached output ``path`` (repository-relative, e.g.
+    ``models/advent/model.pt``) as it was at ``rev`` (an experiment's commit) to ``dest``,
+    from the repository's DVC cache; ``dest``. DvcError naming both when it is not there."""
+    import dvc.api  # only here: the other helpers drive dvc as a command
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with dvc.api.open(path, repo=os.fspath(repo), rev=rev, mode="rb") as src, open(dest, "wb") as out:
+            while chunk := src.read(1 << 20):
+                out.write(chunk)
+    except Exception as err:  # dvc raises several kinds here; all mean "not available"
+        dest.unlink(missing_ok=True)
+        raise DvcError(f"no cached {path} at rev {rev} in {repo}: {err}") from None
+    return dest

@@ -1,0 +1,57 @@
+"""Reading an experiment's cached outputs back (what bn_statistics_check --experiments
+does with the robustness table's models): the file as it was at a given commit."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from advent.report.queue import DvcError, output_at
+from tests.pipeline_repo import sh
+
+DVC_YAML = """\
+stages:
+  double:
+    cmd: python -c "import pathlib; s = pathlib.Path('src.txt').read_bytes(); pathlib.Path('out.bin').write_bytes(s * 2)"
+    deps: [src.txt]
+    outs: [out.bin]
+"""
+
+
+@pytest.fixture()
+def two_commits(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A DVC repository whose cached output out.bin changed between two commits."""
+    env = dict(os.environ, DVC_NO_ANALYTICS="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    dvc = [sys.executable, "-m", "dvc"]
+    sh(["git", "init", "-q"], tmp_path, env)
+    # CI may have no git identity: give this repository its own.
+    sh(["git", "config", "user.email", "test@example.invalid"], tmp_path, env)
+    sh(["git", "config", "user.name", "queue test"], tmp_path, env)
+    sh(dvc + ["init", "-q"], tmp_path, env)
+    (tmp_path / "dvc.yaml").write_text(DVC_YAML)
+    revs = []
+    for text in ("first", "second"):
+        (tmp_path / "src.txt").write_text(text)
+        sh(dvc + ["repro", "-q"], tmp_path, env)
+        sh(["git", "add", "-A"], tmp_path, env)
+        sh(["git", "commit", "-qm", text], tmp_path, env)
+        revs.append(sh(["git", "rev-parse", "HEAD"], tmp_path, env).strip())
+    return tmp_path, revs
+
+
+def test_a_cached_output_is_read_as_it_was_at_each_commit(two_commits, tmp_path_factory):
+    repo, (first, second) = two_commits
+    dest = tmp_path_factory.mktemp("out") / "models" / "out.bin"
+    assert output_at(repo, first, "out.bin", dest).read_bytes() == b"firstfirst"
+    assert output_at(repo, second, "out.bin", dest).read_bytes() == b"secondsecond"
+
+
+def test_an_output_not_in_the_cache_is_refused_naming_it_and_nothing_is_left(two_commits, tmp_path_factory):
+    repo, (first, _) = two_commits
+    dest = tmp_path_factory.mktemp("out") / "model.pt"
+    with pytest.raises(DvcError, match=r"models/none/model\.pt.*" + first):
+        output_at(repo, first, "models/none/model.pt", dest)
+    assert not dest.exists()
