@@ -32,7 +32,8 @@ from advent.data.labels import (NO_TARGET_LABELS, protocol_from_record, protocol
                                 same_classes)
 from advent.data.prepared import PreparedDataset, read_meta
 from advent.losses import entropy_map
-from advent.metrics import CalibrationAccumulator, ConfusionMatrix, EntropyHistogram, summarize
+from advent.calibration import CalibrationAccumulator, EntropyHistogram
+from advent.metrics import ConfusionMatrix, summarize
 from advent.params import EvaluateParams
 from advent.predict import confusion_matrix_of, iterate_predictions
 from advent.runtime import float_setting

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from advent.data.labels import get_protocol
-from advent.metrics import CalibrationAccumulator, ConfusionMatrix, iou_per_class, summarize
+from advent.calibration import CalibrationAccumulator
+from advent.metrics import ConfusionMatrix, iou_per_class, summarize
 
 # --- confusion matrix / IoU ---------------------------------------------------------------
 
@@ -242,7 +243,7 @@ def test_entropy_all_or_nothing_and_shape_checks():
 def test_auroc_equals_scikit_learn_with_ties_and_refuses_one_class():
     from sklearn.metrics import roc_auc_score
 
-    from advent.metrics import auroc
+    from advent.calibration import auroc
 
     rng = np.random.default_rng(3)
     scores = rng.integers(0, 20, 5000) / 20.0  # many ties

@@ -14,7 +14,8 @@ from PIL import Image
 
 from advent.data.labels import get_protocol
 from advent.report import plots
-from advent.metrics import CalibrationAccumulator, summarize
+from advent.calibration import CalibrationAccumulator
+from advent.metrics import summarize
 from advent.report.compare import (
     aggregate_metric, experiments_frame, plot_metric_vs_param, read_json_at, run_exp_show,
 )

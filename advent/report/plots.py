@@ -7,7 +7,7 @@ Every function takes plain numbers / numpy arrays / metric dicts, writes one PNG
 Inputs:
 - per-method segmentation metrics: dicts from ``advent.metrics.summarize`` (or
   ``advent.report.tables.aggregate_seeds`` for several seeds: drawn as mean ± std);
-- per-method calibration: dicts from ``advent.metrics.CalibrationAccumulator.result``.
+- per-method calibration: dicts from ``advent.calibration.CalibrationAccumulator.result``.
 """
 from __future__ import annotations
 
