@@ -55,14 +55,21 @@ def confusion_matrix_of(models: Sequence[nn.Module], dataset: Dataset, device: t
     return confusion.matrix
 
 
+def has_batchnorm(model: nn.Module) -> bool:
+    """Whether ``model`` has a BatchNorm layer (VGG-16 has none)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 @torch.no_grad()
 def reestimate_bn_statistics(model: nn.Module, dataset: Dataset, device: torch.device,
                              batch_size: int = 16) -> nn.Module:
     """A copy of ``model`` whose BatchNorm running statistics are the average over
     ``dataset``'s batches (every batch weighted equally), weights untouched; in eval mode.
 
-    A diagnostic, not a method of the pipeline: how much of a source-trained model's
-    target score is lost to the source statistics its BN layers apply to target images.
+    On target images this is AdaBN (Li et al., 2016): the pipeline's ``adabn`` stage, and
+    ``scripts/bn_statistics_check.py``, which asks how much of a model's target score
+    hangs on the statistics its BN layers apply. ValueError when it has no BN layer
+    (:func:`has_batchnorm`).
     """
     import copy
 

@@ -13,7 +13,8 @@ Writes reports/robustness.md and reports/robustness.json: {"command", "jobs",
 "wall_seconds", "selection", "runs": [{"seed", "threads", "cpu_capability", "cpu", "torch",
 "experiment", "mIoU": {method: x}, "lambda_cp": {method: x}}], "summary": {method: {"mIoU":
 stats, "gain": stats}}, "spread": {method: what another float setting and another seed
-alone move}, "targets": [...]}
+alone move}, "over_adabn": the summary with gains over AdaBN (null without it), "targets":
+[...]}
 
     python scripts/robustness.py                                  # 5 seeds x 2 settings
     python scripts/robustness.py --seeds 0 1 --settings 1:native --jobs 2
@@ -67,10 +68,32 @@ def queue(seeds: list[int], settings: list[tuple[int, str]]) -> list[str]:
     return names
 
 
-def collect(names: list[str], methods: list[str]) -> tuple[list[dict], str]:
-    """One record per finished experiment, and the model-selection label they share."""
+def evaluated_methods(rev: str, methods: list[str]) -> list[str]:
+    """Those of ``methods`` the experiment at ``rev`` evaluated (one made before a method
+    joined the pipeline has no metrics for it)."""
+    def has(m: str) -> bool:
+        try:
+            read_json_at(ROOT, rev, f"metrics/{m}/details.json")
+        except RuntimeError:
+            return False
+        return True
+
+    return [m for m in methods if has(m)]
+
+
+def collect(names: list[str], methods: list[str]) -> tuple[list[dict], str, list[str]]:
+    """One record per finished experiment, the model-selection label they share, and the
+    methods every one of them evaluated (the others are left out, with a note)."""
+    rows = finished_experiments(ROOT, names)
+    per_run = [set(evaluated_methods(rev, methods)) for rev in rows["rev"]]
+    common = [m for m in methods if all(m in evaluated for evaluated in per_run)]
+    if "source_only" not in common:
+        sys.exit("robustness: the experiments have no source-only metrics to pair the gains with")
+    if dropped := [m for m in methods if m not in common]:
+        print(f"robustness: not every experiment evaluated {dropped}; they are left out", file=sys.stderr)
+    methods = common
     runs, selections = [], set()
-    for _, row in finished_experiments(ROOT, names).iterrows():
+    for _, row in rows.iterrows():
         details = {m: read_json_at(ROOT, row["rev"], f"metrics/{m}/details.json") for m in methods}
         trained = details["source_only"]["float_setting"]["training"][0]
         runs.append({"experiment": row["name"], "seed": int(row["train.seed"]),
@@ -81,7 +104,7 @@ def collect(names: list[str], methods: list[str]) -> tuple[list[dict], str]:
         selections |= {details[m]["test"]["selection"] for m in methods}
     if len(selections) != 1:
         sys.exit(f"robustness: runs were evaluated with different model selections: {sorted(selections)}")
-    return runs, selections.pop()
+    return runs, selections.pop(), methods
 
 
 def main() -> None:
@@ -105,7 +128,7 @@ def main() -> None:
         else:
             names = queue(args.seeds, args.settings or [(1, "native"), (2, lower_kernels())])
             elapsed = run_queue(ROOT, args.jobs)
-        runs, selection = collect(names, methods)
+        runs, selection, methods = collect(names, methods)
     except DvcError as err:
         sys.exit(f"robustness: {err}")
     summary = summarize_runs(runs, methods)
@@ -116,6 +139,7 @@ def main() -> None:
         "wall_seconds": round(elapsed, 1) if elapsed is not None else None,
         "selection": selection, "runs": runs, "summary": summary,
         "spread": spread_sources(runs, methods),
+        "over_adabn": summarize_runs(runs, methods, baseline="adabn") if "adabn" in methods else None,
         "targets": [dataclasses.asdict(t) for t in targets]})
     text = robustness_markdown(runs, summary, targets, labels, command.strip(), selection)
     write_text(ROOT / args.out, text)

@@ -60,7 +60,8 @@ def test_repro_writes_every_stage_output(repo):
     assert len(thresholds) == 19 and set(thresholds[0]) == {"class", "threshold"}
     report = (repo / "reports/results.md").read_text()
     # The defaults train MinEnt with the class-ratio prior, and the labels say so.
-    for label in ("source only", "MinEnt + CP", "AdvEnt", "AdvEnt+MinEnt + CP", "self-training",
+    for label in ("source only", "AdaBN (target BN statistics)", "MinEnt + CP", "AdvEnt",
+                  "AdvEnt+MinEnt + CP", "self-training",
                   "IntraDA", "oracle (target labels)"):
         assert f"| {label} |" in report
     for png in ("per_class_iou", "qualitative", "confusion_matrices", "reliability",

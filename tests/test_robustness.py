@@ -97,3 +97,25 @@ def test_report_lists_band_gains_targets_and_every_run():
     assert "1 thread(s) / native kernels" in text and "2 thread(s) / avx2 kernels" in text
     assert "| AdvEnt | 0.6 | 0.4 | 0.4 | 0.4 |" in text  # where the spread comes from
     assert text.count("\n| 0 | ") == 2 and text.count("\n| 1 | ") == 1
+
+
+def _with_adabn(runs, values):
+    return [dict(r, mIoU={**r["mIoU"], "adabn": v}) for r, v in zip(runs, values)]
+
+
+def test_adabn_is_a_reference_without_targets_and_gains_over_it_are_reported():
+    runs = _with_adabn(GOOD, [23.0, 23.0, 20.0])  # a reference: no target is checked on it
+    methods = METHODS + ["adabn"]
+    summary = summarize_runs(runs, methods)
+    targets = check_targets(runs, summary)
+    assert not [t for t in targets if t.name.startswith("adabn")]
+    text = robustness_markdown(runs, summary, targets, {"advent": "AdvEnt"}, "cmd", "last checkpoint")
+    # AdvEnt over AdaBN, paired: 25.0 - 23.0, 25.6 - 23.0, 24.5 - 20.0
+    assert "## Paired gains over AdaBN" in text
+    assert "| AdvEnt | +3.0 ± 1.3 | +2.0 – +4.5 |" in text
+
+
+def test_without_adabn_the_report_has_no_gains_over_it():
+    summary = summarize_runs(GOOD, METHODS)
+    text = robustness_markdown(GOOD, summary, check_targets(GOOD, summary), {}, "cmd", "last checkpoint")
+    assert "AdaBN" not in text

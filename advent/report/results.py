@@ -32,7 +32,8 @@ from advent.report.plots import (
 from advent.report.tables import method_table
 
 #: The pipeline's methods (metrics/<method>), in report order, and their table names.
-METHOD_LABELS = {"source_only": "source only", "minent": "MinEnt", "advent": "AdvEnt",
+METHOD_LABELS = {"source_only": "source only", "adabn": "AdaBN (target BN statistics)",
+                 "minent": "MinEnt", "advent": "AdvEnt",
                  "ensemble": "AdvEnt+MinEnt", "self_train": "self-training",
                  "intrada": "IntraDA", "oracle": "oracle (target labels)"}
 METHODS = tuple(METHOD_LABELS)
