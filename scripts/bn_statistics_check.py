@@ -1,6 +1,6 @@
-"""How much of a model's target score hangs on its BatchNorm statistics: target val mIoU
-with the model's own running statistics, and with statistics re-estimated on target train
-(the weights untouched). A source-only model whose score jumps is losing that much to the
+"""How much of a model's target score hangs on its BatchNorm statistics: target val (or
+--split test) mIoU with the model's own running statistics, and with statistics
+re-estimated on target train (the weights untouched; AdaBN, as the adabn stage). A source-only model whose score jumps is losing that much to the
 source statistics it applies to target images; seeds that differ there differ in how
 much they lose.
 
@@ -12,6 +12,7 @@ pipeline evaluates it) against source-only with its own and with target statisti
     python scripts/bn_statistics_check.py models/source_only/model.pt [MODEL ...]
     python scripts/bn_statistics_check.py --target data/prepared/target --json out.json M.pt
     python scripts/bn_statistics_check.py --experiments NAME [NAME ...] --json out.json
+    python scripts/bn_statistics_check.py --experiments NAME ... --split test --json out.json
 """
 from __future__ import annotations
 
@@ -36,21 +37,21 @@ METHODS = ["source_only", "minent", "advent", "self_train", "intrada"]
 
 
 class BnCheck:
-    """Target val mIoU of a model file with its own and with target-train BN statistics."""
+    """Target ``split`` mIoU of a model file with its own and with target-train BN statistics."""
 
-    def __init__(self, target: Path, batch_size: int) -> None:
+    def __init__(self, target: Path, batch_size: int, split: str = "val") -> None:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.val = PreparedDataset(target, "val")
+        self.scored = PreparedDataset(target, split)
         self.train = PreparedDataset(target, "train")
         self.batch_size = batch_size
 
     def miou(self, model: torch.nn.Module) -> float:
-        matrix = confusion_matrix_of([model], self.val, self.device, self.val.protocol.num_classes,
+        matrix = confusion_matrix_of([model], self.scored, self.device, self.scored.protocol.num_classes,
                                      self.batch_size)
-        return summarize(matrix, self.val.protocol)["mIoU"]
+        return summarize(matrix, self.scored.protocol)["mIoU"]
 
     def __call__(self, path: Path) -> dict[str, float]:
-        (model, _), = load_for_inference([path], self.val)
+        (model, _), = load_for_inference([path], self.scored)
         return {"own_bn": self.miou(model),
                 "target_bn": self.miou(reestimate_bn_statistics(model, self.train, self.device,
                                                                  self.batch_size))}
@@ -83,8 +84,8 @@ def check_experiments(check: BnCheck, names: list[str], methods: list[str]) -> d
     return {"runs": runs, "views": views}
 
 
-def print_views(views: dict, methods: list[str]) -> None:
-    print("\nval mIoU and paired gain over source-only, source-only with its own | target BN statistics")
+def print_views(views: dict, methods: list[str], split: str) -> None:
+    print(f"\n{split} mIoU and paired gain over source-only, source-only with its own | target BN statistics")
     print("| method | mIoU mean ± std | gain (own) mean ± std, min | gain (target BN) mean ± std, min |")
     own, target = (views[f"source_only_{v}"]["summary"] for v in ("own_bn", "target_bn"))
     for m in methods:
@@ -106,7 +107,10 @@ def main() -> None:
     p.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS,
                    help="with --experiments: the methods whose models to check (source_only first)")
     p.add_argument("--target", type=Path, default=Path("data/prepared/target"),
-                   help="prepared target dataset: statistics from its train split, scores on val")
+                   help="prepared target dataset: statistics from its train split, scores on --split")
+    p.add_argument("--split", choices=["val", "test"], default="val",
+                   help="the split scored (default val, where choices are made; test only "
+                        "to report the final defaults)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args()
@@ -115,24 +119,24 @@ def main() -> None:
     if args.experiments and args.methods[0] != "source_only":
         p.error("--methods must start with source_only: the gains are paired with it")
 
-    check = BnCheck(args.target, args.batch_size)
+    check = BnCheck(args.target, args.batch_size, args.split)
     if args.experiments:
         try:
             out = check_experiments(check, args.experiments, args.methods)
         except DvcError as err:
             sys.exit(f"bn_statistics_check: {err}")
-        print_views(out["views"], args.methods)
+        print_views(out["views"], args.methods, args.split)
     else:
         rows = []
         for path in args.models:
             scores = check(path)
             rows.append({"model": str(path), **scores})
-            print(f"{path}: val mIoU {scores['own_bn']:.2f} with its own BN statistics, "
+            print(f"{path}: {args.split} mIoU {scores['own_bn']:.2f} with its own BN statistics, "
                   f"{scores['target_bn']:.2f} with target-train statistics "
                   f"({scores['target_bn'] - scores['own_bn']:+.2f})", flush=True)
         out = {"models": rows}
     if args.json:
-        write_json(args.json, {"target": str(args.target), **out})
+        write_json(args.json, {"target": str(args.target), "split": args.split, **out})
 
 
 if __name__ == "__main__":
