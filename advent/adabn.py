@@ -1,10 +1,11 @@
 """AdaBN (Li et al., 2016): a trained model with its BatchNorm statistics re-estimated
 on target images, its weights untouched.
 
-In the pipeline it is a reference row beside source-only, not an entropy method: every
-adapted model's BN statistics come from target batches (BN runs in train mode while it
-adapts, as in the official code), so part of each method's gain over source-only is BN
-statistics alone; AdaBN's own gain over source-only measures that part.
+In the pipeline it is a reference row beside source-only, not an entropy method: BN runs
+in train mode while the adapted models train (as in the official code), so their running
+statistics come partly from target batches (MinEnt and AdvEnt alternate source and target
+batches; self-training and IntraDA see target images alone). Part of each method's gain
+over source-only is therefore BN statistics alone; AdaBN's own gain measures that part.
 """
 from __future__ import annotations
 

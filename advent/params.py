@@ -503,6 +503,21 @@ class IntraDAParams(AdvEntParams):
 
 
 @dataclass(frozen=True)
+class AdaBNParams:
+    """The adabn stage: source-only with BN statistics re-estimated on target train.
+
+    batch_size: target-train images per forward pass; the statistics are the mean over
+    these batches, so the size changes the variances (it is a model parameter here, not
+    only a speed one).
+    """
+
+    batch_size: int = 16
+
+    def validate(self, key: str) -> None:
+        _at_least(key, self, 1, "batch_size")
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     """selection: last | best_val | best_test (see advent.selection)."""
 
@@ -529,6 +544,7 @@ class Params:
     rank: RankParams
     intrada: IntraDAParams
     oracle: OracleParams
+    adabn: AdaBNParams
     evaluate: EvaluateParams
 
     def validate(self, key: str = "") -> None:

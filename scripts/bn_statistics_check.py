@@ -26,7 +26,8 @@ import torch
 from advent.data.prepared import PreparedDataset
 from advent.io import write_json
 from advent.metrics import summarize
-from advent.predict import confusion_matrix_of, reestimate_bn_statistics
+from advent.predict import confusion_matrix_of, has_batchnorm, reestimate_bn_statistics
+from advent.report.compare import read_json_at
 from advent.report.queue import DvcError, finished_experiments, output_at
 from advent.report.robustness import fmt, spread_sources, summarize_runs
 from advent.snapshot import load_for_inference
@@ -52,6 +53,8 @@ class BnCheck:
 
     def __call__(self, path: Path) -> dict[str, float]:
         (model, _), = load_for_inference([path], self.scored)
+        if not has_batchnorm(model):
+            sys.exit(f"bn_statistics_check: {path} has no BatchNorm layer: nothing to re-estimate")
         return {"own_bn": self.miou(model),
                 "target_bn": self.miou(reestimate_bn_statistics(model, self.train, self.device,
                                                                  self.batch_size))}
@@ -60,8 +63,16 @@ class BnCheck:
 def check_experiments(check: BnCheck, names: list[str], methods: list[str]) -> dict:
     """Every method's model of every experiment, checked; the runs and their summaries."""
     runs = []
+    rows = finished_experiments(ROOT, names)
+    for rev, name in zip(rows["rev"], rows["name"]):
+        # Own statistics here means models/<m>/model.pt: what the table reports only
+        # under the "last" rule.
+        rule = read_json_at(ROOT, rev, "metrics/source_only/details.json")["test"]["selection_rule"]
+        if rule != "last":
+            sys.exit(f"bn_statistics_check: experiment {name} reports evaluate.selection {rule}, "
+                     "not the last model file that this check scores")
     with tempfile.TemporaryDirectory() as tmp:
-        for _, row in finished_experiments(ROOT, names).iterrows():
+        for _, row in rows.iterrows():
             scores = {}
             for m in methods:
                 path = output_at(ROOT, row["rev"], f"models/{m}/model.pt", Path(tmp) / m / "model.pt")
@@ -91,7 +102,7 @@ def print_views(views: dict, methods: list[str], split: str) -> None:
     for m in methods:
         if m == "source_only":
             print(f"| source only | {fmt(own[m]['mIoU']['mean'])} ± {fmt(own[m]['mIoU']['std'])} "
-                  f"| target BN: {fmt(target[m]['mIoU']['mean'])} ± {fmt(target[m]['mIoU']['std'])} | |")
+                  f"(target BN: {fmt(target[m]['mIoU']['mean'])} ± {fmt(target[m]['mIoU']['std'])}) | | |")
             continue
         g1, g2 = own[m]["gain"], target[m]["gain"]
         print(f"| {m} | {fmt(own[m]['mIoU']['mean'])} ± {fmt(own[m]['mIoU']['std'])} "

@@ -69,14 +69,15 @@ def queue(seeds: list[int], settings: list[tuple[int, str]]) -> list[str]:
 
 
 def evaluated_methods(rev: str, methods: list[str]) -> list[str]:
-    """Those of ``methods`` the experiment at ``rev`` evaluated (one made before a method
-    joined the pipeline has no metrics for it)."""
+    """Those of ``methods`` the experiment at ``rev`` scored on target test (one made
+    before a method joined the pipeline has no metrics for it; a skipped stage, such as
+    AdaBN of a network without BN, has a record without a score)."""
     def has(m: str) -> bool:
         try:
-            read_json_at(ROOT, rev, f"metrics/{m}/details.json")
+            details = read_json_at(ROOT, rev, f"metrics/{m}/details.json")
         except RuntimeError:
             return False
-        return True
+        return isinstance(details.get("test"), dict) and details["test"].get("mIoU") is not None
 
     return [m for m in methods if has(m)]
 
@@ -90,7 +91,7 @@ def collect(names: list[str], methods: list[str]) -> tuple[list[dict], str, list
     if "source_only" not in common:
         sys.exit("robustness: the experiments have no source-only metrics to pair the gains with")
     if dropped := [m for m in methods if m not in common]:
-        print(f"robustness: not every experiment evaluated {dropped}; they are left out", file=sys.stderr)
+        print(f"robustness: not every experiment scored {dropped}; they are left out", file=sys.stderr)
     methods = common
     runs, selections = [], set()
     for _, row in rows.iterrows():

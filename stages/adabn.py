@@ -6,8 +6,8 @@ that BN statistics alone give.
 Writes <out>/model.pt and <out>/snapshots/iter_<N>.pt, the AdaBN copies of source-only's
 model file and, unless evaluate.selection is "last", of its snapshots (model selection
 chooses among them as among source-only's); a network without BatchNorm (VGG-16) gets
-skipped records instead. Reads params: evaluate.{batch_size (images per forward pass),
-selection}, train.{device,threads,cpu_capability}.
+skipped records instead. Reads params: adabn, evaluate.selection,
+train.{device,threads,cpu_capability}.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from advent.runtime import resolve_device
 
 def main(args, params) -> None:
     write_adabn(args.init, PreparedDataset(args.target, "train"), args.out,
-                resolve_device(params.train.device), params.evaluate.batch_size,
+                resolve_device(params.train.device), params.adabn.batch_size,
                 snapshots=params.evaluate.selection != "last")
 
 

@@ -45,6 +45,7 @@ TINY = {
     ("pseudo_label",): dict(batch_size=4),
     ("rank",): dict(batch_size=4),
     ("intrada",): dict(iterations=2, d_width=4),
+    ("adabn",): dict(batch_size=4),
     ("evaluate",): dict(batch_size=4, qualitative_samples=2, source_samples=4),
 }
 

@@ -141,7 +141,7 @@ OUT_OF_RANGE = [
     ("intrada.lambda_adv_aux", float("nan")), ("intrada.d_width", 0),
     ("intrada.d_layers", 1), ("intrada.d_layers", 7),  # 7 halvings of 64 rows: none left
     ("intrada.lambda_cp", -1.0), ("intrada.cp_mu", 0.0),
-    ("evaluate.batch_size", 0), ("evaluate.qualitative_samples", 0),
+    ("adabn.batch_size", 0), ("evaluate.batch_size", 0), ("evaluate.qualitative_samples", 0),
     ("evaluate.source_samples", 0),
 ]
 
