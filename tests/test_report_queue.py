@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from advent.report.queue import DvcError, output_at
+from advent.report.queue import DvcError, output_at, outputs_under
 from tests.pipeline_repo import sh
 
 DVC_YAML = """\
@@ -55,3 +55,28 @@ def test_an_output_not_in_the_cache_is_refused_naming_it_and_nothing_is_left(two
     with pytest.raises(DvcError, match=r"models/none/model\.pt.*" + first):
         output_at(repo, first, "models/none/model.pt", dest)
     assert not dest.exists()
+
+
+def test_the_files_of_a_tracked_folder_are_listed_as_they_were_at_a_commit(tmp_path):
+    env = dict(os.environ, DVC_NO_ANALYTICS="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    dvc = [sys.executable, "-m", "dvc"]
+    sh(["git", "init", "-q"], tmp_path, env)
+    sh(["git", "config", "user.email", "test@example.invalid"], tmp_path, env)
+    sh(["git", "config", "user.name", "queue test"], tmp_path, env)
+    sh(dvc + ["init", "-q"], tmp_path, env)
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  snap:\n    cmd: python -c \"import pathlib; d = pathlib.Path('snaps'); "
+        "d.mkdir(exist_ok=True); [(d / f'iter_{i}.pt').write_text(str(i)) for i in "
+        "range(int(pathlib.Path('n.txt').read_text()))]\"\n    deps: [n.txt]\n    outs: [snaps]\n")
+    revs = []
+    for n in (1, 3):
+        (tmp_path / "n.txt").write_text(str(n))
+        sh(dvc + ["repro", "-q"], tmp_path, env)
+        sh(["git", "add", "-A"], tmp_path, env)
+        sh(["git", "commit", "-qm", str(n)], tmp_path, env)
+        revs.append(sh(["git", "rev-parse", "HEAD"], tmp_path, env).strip())
+    assert outputs_under(tmp_path, revs[0], "snaps") == ["iter_0.pt"]
+    assert outputs_under(tmp_path, revs[1], "snaps") == ["iter_0.pt", "iter_1.pt", "iter_2.pt"]
+    with pytest.raises(DvcError, match="nothing"):
+        outputs_under(tmp_path, revs[1], "nothing")

@@ -82,3 +82,15 @@ def output_at(repo: str | os.PathLike, rev: str, path: str, dest: str | os.PathL
         dest.unlink(missing_ok=True)
         raise DvcError(f"no cached {path} at rev {rev} in {repo}: {err}") from None
     return dest
+
+
+def outputs_under(repo: str | os.PathLike, rev: str, folder: str) -> list[str]:
+    """The file names in the DVC-tracked ``folder`` (e.g. ``models/source_only/snapshots``)
+    as it was at ``rev``, sorted; DvcError when there is no such folder."""
+    from dvc.api import DVCFileSystem  # only here, as in output_at
+
+    try:
+        entries = DVCFileSystem(os.fspath(repo), rev=rev).ls(folder, detail=False)
+    except Exception as err:  # dvc raises several kinds here; all mean "not available"
+        raise DvcError(f"no tracked folder {folder} at rev {rev} in {repo}: {err}") from None
+    return sorted(Path(e).name for e in entries)
