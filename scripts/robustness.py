@@ -10,7 +10,7 @@ run actually used are read back from its evaluation records
 (metrics/<method>/details.json at the experiment's commit).
 
 Writes reports/robustness.md and reports/robustness.json: {"command", "jobs",
-"wall_seconds", "selection", "runs": [{"seed", "threads", "cpu_capability", "cpu", "torch",
+"wall_seconds", "split", "selection", "runs": [{"seed", "threads", "cpu_capability", "cpu", "torch",
 "experiment", "mIoU": {method: x}, "lambda_cp": {method: x}}], "summary": {method: {"mIoU":
 stats, "gain": stats}}, "spread": {method: what another float setting and another seed
 alone move}, "over_adabn": the summary with gains over AdaBN (null without it), "targets":
@@ -19,6 +19,10 @@ alone move}, "over_adabn": the summary with gains over AdaBN (null without it), 
     python scripts/robustness.py                                  # 5 seeds x 2 settings
     python scripts/robustness.py --seeds 0 1 --settings 1:native --jobs 2
     python scripts/robustness.py --collect NAME [NAME ...]        # re-read finished runs
+    python scripts/robustness.py --collect NAME ... --split val --out reports/tuning/X.md
+
+`--split val` reads the runs' target val scores instead: the same table for comparing
+settings while tuning, where the test split must stay unread.
 """
 from __future__ import annotations
 
@@ -68,8 +72,8 @@ def queue(seeds: list[int], settings: list[tuple[int, str]]) -> list[str]:
     return names
 
 
-def evaluated_methods(rev: str, methods: list[str]) -> list[str]:
-    """Those of ``methods`` the experiment at ``rev`` scored on target test (one made
+def evaluated_methods(rev: str, methods: list[str], split: str) -> list[str]:
+    """Those of ``methods`` the experiment at ``rev`` scored on target ``split`` (one made
     before a method joined the pipeline has no metrics for it; a skipped stage, such as
     AdaBN of a network without BN, has a record without a score)."""
     def has(m: str) -> bool:
@@ -77,16 +81,16 @@ def evaluated_methods(rev: str, methods: list[str]) -> list[str]:
             details = read_json_at(ROOT, rev, f"metrics/{m}/details.json")
         except RuntimeError:
             return False
-        return isinstance(details.get("test"), dict) and details["test"].get("mIoU") is not None
+        return isinstance(details.get(split), dict) and details[split].get("mIoU") is not None
 
     return [m for m in methods if has(m)]
 
 
-def collect(names: list[str], methods: list[str]) -> tuple[list[dict], str, list[str]]:
+def collect(names: list[str], methods: list[str], split: str) -> tuple[list[dict], str, list[str]]:
     """One record per finished experiment, the model-selection label they share, and the
     methods every one of them evaluated (the others are left out, with a note)."""
     rows = finished_experiments(ROOT, names)
-    per_run = [set(evaluated_methods(rev, methods)) for rev in rows["rev"]]
+    per_run = [set(evaluated_methods(rev, methods, split)) for rev in rows["rev"]]
     common = [m for m in methods if all(m in evaluated for evaluated in per_run)]
     if "source_only" not in common:
         sys.exit("robustness: the experiments have no source-only metrics to pair the gains with")
@@ -100,9 +104,9 @@ def collect(names: list[str], methods: list[str]) -> tuple[list[dict], str, list
         runs.append({"experiment": row["name"], "seed": int(row["train.seed"]),
                      "threads": trained["threads"], "cpu_capability": trained["cpu_capability"].lower(),
                      "cpu": trained["cpu"], "torch": trained["torch"],
-                     "mIoU": {m: details[m]["test"]["mIoU"] for m in methods},
-                     "lambda_cp": {m: details[m]["test"].get("lambda_cp") for m in methods}})
-        selections |= {details[m]["test"]["selection"] for m in methods}
+                     "mIoU": {m: details[m][split]["mIoU"] for m in methods},
+                     "lambda_cp": {m: details[m][split].get("lambda_cp") for m in methods}})
+        selections |= {details[m][split]["selection"] for m in methods}
     if len(selections) != 1:
         sys.exit(f"robustness: runs were evaluated with different model selections: {sorted(selections)}")
     return runs, selections.pop(), methods
@@ -117,6 +121,9 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2, help="queue workers running at once (default 2)")
     p.add_argument("--collect", nargs="+", metavar="NAME",
                    help="queue nothing: re-read these finished experiments")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="the target split whose scores make the table (default test; val "
+                        "for tuning)")
     p.add_argument("--out", type=Path, default=Path("reports/robustness.md"))
     args = p.parse_args()
 
@@ -129,7 +136,7 @@ def main() -> None:
         else:
             names = queue(args.seeds, args.settings or [(1, "native"), (2, lower_kernels())])
             elapsed = run_queue(ROOT, args.jobs)
-        runs, selection, methods = collect(names, methods)
+        runs, selection, methods = collect(names, methods, args.split)
     except DvcError as err:
         sys.exit(f"robustness: {err}")
     summary = summarize_runs(runs, methods)
@@ -138,11 +145,11 @@ def main() -> None:
     write_json(ROOT / args.out.with_suffix(".json"), {
         "command": command.strip(), "jobs": args.jobs,
         "wall_seconds": round(elapsed, 1) if elapsed is not None else None,
-        "selection": selection, "runs": runs, "summary": summary,
+        "split": args.split, "selection": selection, "runs": runs, "summary": summary,
         "spread": spread_sources(runs, methods),
         "over_adabn": summarize_runs(runs, methods, baseline="adabn") if "adabn" in methods else None,
         "targets": [dataclasses.asdict(t) for t in targets]})
-    text = robustness_markdown(runs, summary, targets, labels, command.strip(), selection)
+    text = robustness_markdown(runs, summary, targets, labels, command.strip(), selection, args.split)
     write_text(ROOT / args.out, text)
     print(text)
 

@@ -115,6 +115,14 @@ def test_adabn_is_a_reference_without_targets_and_gains_over_it_are_reported():
     assert "| AdvEnt | +3.0 ± 1.3 | +2.0 – +4.5 |" in text
 
 
+def test_the_report_names_the_split_it_was_made_from():
+    summary = summarize_runs(GOOD, METHODS)
+    targets = check_targets(GOOD, summary)
+    assert "Target **test** mIoU" in robustness_markdown(GOOD, summary, targets, {}, "cmd", "last")
+    val = robustness_markdown(GOOD, summary, targets, {}, "cmd", "last", split="val")
+    assert "Target **val** mIoU" in val and "**test**" not in val
+
+
 def test_without_adabn_the_report_has_no_gains_over_it():
     summary = summarize_runs(GOOD, METHODS)
     text = robustness_markdown(GOOD, summary, check_targets(GOOD, summary), {}, "cmd", "last checkpoint")

@@ -159,8 +159,9 @@ def fmt(x: float | None, digits: int = 1, sign: bool = False) -> str:
 
 def robustness_markdown(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, Mapping[str, Any]],
                         targets: Sequence[Target], labels: Mapping[str, str], command: str,
-                        selection: str) -> str:
-    """The report: the per-method band and paired gains, the targets, and every run."""
+                        selection: str, split: str = "test") -> str:
+    """The report: the per-method band and paired gains, the targets, and every run, on
+    target ``split``."""
     settings = sorted({(r["threads"], r["cpu_capability"]) for r in runs})
     cpus = sorted({r["cpu"] for r in runs})
     seeds = sorted({r["seed"] for r in runs})
@@ -168,7 +169,7 @@ def robustness_markdown(runs: Sequence[Mapping[str, Any]], summary: Mapping[str,
         "# Robustness: seeds x float settings", "",
         f"Written by `{command}`. {len(runs)} runs of the whole pipeline: seeds {seeds} x "
         f"float settings {', '.join(f'{t} thread(s) / {c} kernels' for t, c in settings)}, on "
-        f"{', '.join(cpus)}. Target **test** mIoU (%), model selection: {selection}. A paired "
+        f"{', '.join(cpus)}. Target **{split}** mIoU (%), model selection: {selection}. A paired "
         "gain is a method's mIoU minus source-only's in the same run.", "",
         "| method | mean ± std | min – max (one run's band) | paired gain: mean ± std | "
         "gain min – max |",
