@@ -22,7 +22,9 @@ alone move}, "over_adabn": the summary with gains over AdaBN (null without it), 
     python scripts/robustness.py --collect NAME ... --split val --out reports/tuning/X.md
 
 `--split val` reads the runs' target val scores instead: the same table for comparing
-settings while tuning, where the test split must stay unread.
+settings while tuning, where the test split must stay unread. For experiments restricted
+to some stages (scripts/tune.py's), give `--methods` the ones they ran: the others' metrics
+at such an experiment's commit are the workspace's, not its own.
 """
 from __future__ import annotations
 
@@ -124,10 +126,14 @@ def main() -> None:
     p.add_argument("--split", choices=("test", "val"), default="test",
                    help="the target split whose scores make the table (default test; val "
                         "for tuning)")
+    p.add_argument("--methods", nargs="+", choices=METHODS, metavar="METHOD",
+                   help="with --collect: the methods to read (default: every one in metrics/)")
     p.add_argument("--out", type=Path, default=Path("reports/robustness.md"))
     args = p.parse_args()
 
-    methods = [m for m in METHODS if (ROOT / "metrics" / m).is_dir()]
+    if args.methods and not args.collect:
+        p.error("--methods goes with --collect: a queued run scores every method")
+    methods = args.methods or [m for m in METHODS if (ROOT / "metrics" / m).is_dir()]
     command = shlex.join(["python", "scripts/robustness.py", *sys.argv[1:]])
     elapsed = None
     try:
