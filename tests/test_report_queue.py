@@ -20,26 +20,33 @@ stages:
 """
 
 
-@pytest.fixture()
-def two_commits(tmp_path: Path) -> tuple[Path, list[str]]:
-    """A DVC repository whose cached output out.bin changed between two commits."""
+def dvc_repo_with_commits(path: Path, dvc_yaml: str, input_name: str,
+                          inputs: tuple[str, ...]) -> list[str]:
+    """A git + DVC repository at ``path`` running ``dvc_yaml``: one commit per value of
+    ``inputs`` (written to ``input_name``, then `dvc repro`); the commits' hashes."""
     env = dict(os.environ, DVC_NO_ANALYTICS="1",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     dvc = [sys.executable, "-m", "dvc"]
-    sh(["git", "init", "-q"], tmp_path, env)
+    sh(["git", "init", "-q"], path, env)
     # CI may have no git identity: give this repository its own.
-    sh(["git", "config", "user.email", "test@example.invalid"], tmp_path, env)
-    sh(["git", "config", "user.name", "queue test"], tmp_path, env)
-    sh(dvc + ["init", "-q"], tmp_path, env)
-    (tmp_path / "dvc.yaml").write_text(DVC_YAML)
+    sh(["git", "config", "user.email", "test@example.invalid"], path, env)
+    sh(["git", "config", "user.name", "queue test"], path, env)
+    sh(dvc + ["init", "-q"], path, env)
+    (path / "dvc.yaml").write_text(dvc_yaml)
     revs = []
-    for text in ("first", "second"):
-        (tmp_path / "src.txt").write_text(text)
-        sh(dvc + ["repro", "-q"], tmp_path, env)
-        sh(["git", "add", "-A"], tmp_path, env)
-        sh(["git", "commit", "-qm", text], tmp_path, env)
-        revs.append(sh(["git", "rev-parse", "HEAD"], tmp_path, env).strip())
-    return tmp_path, revs
+    for text in inputs:
+        (path / input_name).write_text(text)
+        sh(dvc + ["repro", "-q"], path, env)
+        sh(["git", "add", "-A"], path, env)
+        sh(["git", "commit", "-qm", text], path, env)
+        revs.append(sh(["git", "rev-parse", "HEAD"], path, env).strip())
+    return revs
+
+
+@pytest.fixture()
+def two_commits(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A DVC repository whose cached output out.bin changed between two commits."""
+    return tmp_path, dvc_repo_with_commits(tmp_path, DVC_YAML, "src.txt", ("first", "second"))
 
 
 def test_a_cached_output_is_read_as_it_was_at_each_commit(two_commits, tmp_path_factory):
@@ -58,24 +65,11 @@ def test_an_output_not_in_the_cache_is_refused_naming_it_and_nothing_is_left(two
 
 
 def test_the_files_of_a_tracked_folder_are_listed_as_they_were_at_a_commit(tmp_path):
-    env = dict(os.environ, DVC_NO_ANALYTICS="1",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    dvc = [sys.executable, "-m", "dvc"]
-    sh(["git", "init", "-q"], tmp_path, env)
-    sh(["git", "config", "user.email", "test@example.invalid"], tmp_path, env)
-    sh(["git", "config", "user.name", "queue test"], tmp_path, env)
-    sh(dvc + ["init", "-q"], tmp_path, env)
-    (tmp_path / "dvc.yaml").write_text(
+    snaps_yaml = (
         "stages:\n  snap:\n    cmd: python -c \"import pathlib; d = pathlib.Path('snaps'); "
         "d.mkdir(exist_ok=True); [(d / f'iter_{i}.pt').write_text(str(i)) for i in "
         "range(int(pathlib.Path('n.txt').read_text()))]\"\n    deps: [n.txt]\n    outs: [snaps]\n")
-    revs = []
-    for n in (1, 3):
-        (tmp_path / "n.txt").write_text(str(n))
-        sh(dvc + ["repro", "-q"], tmp_path, env)
-        sh(["git", "add", "-A"], tmp_path, env)
-        sh(["git", "commit", "-qm", str(n)], tmp_path, env)
-        revs.append(sh(["git", "rev-parse", "HEAD"], tmp_path, env).strip())
+    revs = dvc_repo_with_commits(tmp_path, snaps_yaml, "n.txt", ("1", "3"))
     assert outputs_under(tmp_path, revs[0], "snaps") == ["iter_0.pt"]
     assert outputs_under(tmp_path, revs[1], "snaps") == ["iter_0.pt", "iter_1.pt", "iter_2.pt"]
     with pytest.raises(DvcError, match="nothing"):
