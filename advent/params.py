@@ -349,12 +349,17 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class PretrainParams:
-    """Source-only training, the start of adaptation."""
+    """Source-only training, the start of adaptation. ``warmup_iterations`` overrides
+    ``train.warmup_iterations`` for this stage alone (None: train's), so a from-scratch
+    start can ramp up while the fine-tuning stages after it do not."""
 
     iterations: int = 1000
+    warmup_iterations: int | None = None
 
     def validate(self, key: str) -> None:
         _at_least(key, self, 1, "iterations")
+        if self.warmup_iterations is not None:
+            _at_least(key, self, 0, "warmup_iterations")
 
 
 @dataclass(frozen=True)

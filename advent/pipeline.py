@@ -71,7 +71,7 @@ def build_objective(method: Method, params: Params, num_classes: int,
 def train_and_save(method: Method, params: Params, iterations: int,
                    source: PreparedDataset, target: PreparedDataset | None,
                    out_dir: Path, init_model: Path | None = None,
-                   log: LogFn | None = None) -> None:
+                   log: LogFn | None = None, warmup_iterations: int | None = None) -> None:
     """Start from ``init_model`` (a model file) or else a new network initialised from
     ``params.init.weights``; train with ``method``; write ``out_dir/model.pt``.
 
@@ -79,6 +79,7 @@ def train_and_save(method: Method, params: Params, iterations: int,
     continues from it when the run's fingerprint (params, data, init weights) is unchanged.
     ``out_dir/snapshots/iter_<N>.pt`` are the model files of every
     ``train.snapshot_every``-th iteration before the last (for model selection).
+    ``warmup_iterations`` (None: ``train.warmup_iterations``) is this run's LR warm-up.
     """
     protocol = source.protocol
     if target is not None and not same_classes(target.protocol, protocol):
@@ -98,10 +99,12 @@ def train_and_save(method: Method, params: Params, iterations: int,
         segmenter = build_segmenter(model_cfg, protocol.num_classes)
         if params.init.weights:
             load_pretrained(segmenter.net, params.init.weights, params.init.layout)
+    train_cfg = (params.train if warmup_iterations is None
+                 else dataclasses.replace(params.train, warmup_iterations=warmup_iterations))
     objective = build_objective(method, params, protocol.num_classes, source)
     method_params = method_section(method, params)
     fingerprint = digest_of(
-        method=method, train=params.train, model=model_cfg, iterations=iterations,
+        method=method, train=train_cfg, model=model_cfg, iterations=iterations,
         method_params=method_params,
         source=source.meta,
         target=target.meta if target is not None else None,
@@ -115,7 +118,7 @@ def train_and_save(method: Method, params: Params, iterations: int,
     # New images are resized to what the run adapted to (the target's size), if anything.
     input_size = (target or source).image_size
     snapshots = SnapshotWriter(out_dir / "snapshots", model_cfg, protocol, info, input_size)
-    trained = train(segmenter, objective, source, target, params.train, iterations,
+    trained = train(segmenter, objective, source, target, train_cfg, iterations,
                     checkpoint_path=out_dir / "resume.pt", fingerprint=fingerprint, log=log,
                     snapshots=snapshots)
     if is_main_process():

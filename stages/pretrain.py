@@ -15,7 +15,8 @@ from advent.pipeline import train_and_save
 def main(args, params) -> None:
     source = PreparedDataset(args.source, "train")
     train_and_save("source_only", params, params.pretrain.iterations, source, None,
-                   args.out, log=dvclive_logger(args.live))
+                   args.out, log=dvclive_logger(args.live),
+                   warmup_iterations=params.pretrain.warmup_iterations)
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ OUT_OF_RANGE = [
     ("train.lambda_seg_aux", -0.1), ("train.grad_accum", 0), ("train.grad_accum", 3),
     ("train.workers", -1), ("train.checkpoint_every", 0), ("train.snapshot_every", -1),
     ("train.log_every", 0),
-    ("pretrain.iterations", -5), ("oracle.iterations", 0),
+    ("pretrain.iterations", -5), ("pretrain.warmup_iterations", -1), ("oracle.iterations", 0),
     ("adapt.minent.iterations", 0), ("adapt.minent.lambda_ent_main", -1.0),
     ("adapt.minent.lambda_ent_aux", float("nan")), ("adapt.minent.entropy_range", [0.5, 0.2]),
     ("adapt.minent.lambda_cp", -0.2), ("adapt.minent.cp_mu", 0.0),
