@@ -10,11 +10,11 @@ run actually used are read back from its evaluation records
 (metrics/<method>/details.json at the experiment's commit).
 
 Writes reports/robustness.md and reports/robustness.json: {"command", "jobs",
-"wall_seconds", "split", "selection", "runs": [{"seed", "threads", "cpu_capability", "cpu", "torch",
-"experiment", "mIoU": {method: x}, "lambda_cp": {method: x}}], "summary": {method: {"mIoU":
-stats, "gain": stats}}, "spread": {method: what another float setting and another seed
-alone move}, "over_adabn": the summary with gains over AdaBN (null without it), "targets":
-[...]}
+"wall_seconds", "split", "selection", "methods", "runs": [{"seed", "threads",
+"cpu_capability", "cpu", "torch", "experiment", "mIoU": {method: x}, "lambda_cp": {method:
+x}}], "summary": {method: {"mIoU": stats, "gain": stats}}, "spread": {method: what another
+float setting and another seed alone move}, "over_adabn": the summary with gains over
+AdaBN (null without it), "targets": [...]}
 
     python scripts/robustness.py                                  # 5 seeds x 2 settings
     python scripts/robustness.py --seeds 0 1 --settings 1:native --jobs 2
@@ -127,13 +127,16 @@ def main() -> None:
                    help="the target split whose scores make the table (default test; val "
                         "for tuning)")
     p.add_argument("--methods", nargs="+", choices=METHODS, metavar="METHOD",
-                   help="with --collect: the methods to read (default: every one in metrics/)")
+                   help="with --collect: the methods to read, source-only always among them "
+                        "(default: every one in metrics/)")
     p.add_argument("--out", type=Path, default=Path("reports/robustness.md"))
     args = p.parse_args()
 
     if args.methods and not args.collect:
         p.error("--methods goes with --collect: a queued run scores every method")
-    methods = args.methods or [m for m in METHODS if (ROOT / "metrics" / m).is_dir()]
+    # Gains pair with source-only, so it is always read.
+    methods = (list(dict.fromkeys(["source_only", *args.methods])) if args.methods
+               else [m for m in METHODS if (ROOT / "metrics" / m).is_dir()])
     command = shlex.join(["python", "scripts/robustness.py", *sys.argv[1:]])
     elapsed = None
     try:
@@ -151,7 +154,7 @@ def main() -> None:
     write_json(ROOT / args.out.with_suffix(".json"), {
         "command": command.strip(), "jobs": args.jobs,
         "wall_seconds": round(elapsed, 1) if elapsed is not None else None,
-        "split": args.split, "selection": selection, "runs": runs, "summary": summary,
+        "split": args.split, "selection": selection, "methods": methods, "runs": runs, "summary": summary,
         "spread": spread_sources(runs, methods),
         "over_adabn": summarize_runs(runs, methods, baseline="adabn") if "adabn" in methods else None,
         "targets": [dataclasses.asdict(t) for t in targets]})
