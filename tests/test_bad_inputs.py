@@ -105,8 +105,12 @@ def test_yaml_syntax_error_names_file_line_and_column(ws, out):
     out.before = file_state(out.root)
     run = run_script("stages/prepare.py", "--params", out.root / "params.yaml",
                      "--domain", "source", "--out", out.root / "prepared")
-    # PyYAML notices at the next key (line + 2) and says where the list began.
-    assert_one_clean_line(run, f"{out.root / 'params.yaml'}:{line + 2}:7: YAML syntax error",
+    # PyYAML notices at the colon of the next key and says where the list began.
+    lines = text.splitlines()
+    key_line = next(i for i in range(line, len(lines))
+                    if lines[i].strip() and not lines[i].lstrip().startswith("#"))
+    column = lines[key_line].index(":") + 1
+    assert_one_clean_line(run, f"{out.root / 'params.yaml'}:{key_line + 1}:{column}: YAML syntax error",
                           f"flow sequence that starts at line {line}, column 15")
     assert_nothing_trusted_left(out.root, out.before)
 
