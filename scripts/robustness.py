@@ -74,26 +74,28 @@ def queue(seeds: list[int], settings: list[tuple[int, str]]) -> list[str]:
     return names
 
 
-def evaluated_methods(rev: str, methods: list[str], split: str) -> list[str]:
-    """Those of ``methods`` the experiment at ``rev`` scored on target ``split`` (one made
-    before a method joined the pipeline has no metrics for it; a skipped stage, such as
-    AdaBN of a network without BN, has a record without a score)."""
-    def has(m: str) -> bool:
+def scored_details(rev: str, methods: list[str], split: str) -> dict[str, dict]:
+    """metrics/<method>/details.json at ``rev`` for each of ``methods`` the experiment
+    scored on target ``split`` (one made before a method joined the pipeline has no
+    metrics for it; a skipped stage, such as AdaBN of a network without BN, has a record
+    without a score)."""
+    found = {}
+    for m in methods:
         try:
             details = read_json_at(ROOT, rev, f"metrics/{m}/details.json")
         except RuntimeError:
-            return False
-        return isinstance(details.get(split), dict) and details[split].get("mIoU") is not None
-
-    return [m for m in methods if has(m)]
+            continue
+        if isinstance(details.get(split), dict) and details[split].get("mIoU") is not None:
+            found[m] = details
+    return found
 
 
 def collect(names: list[str], methods: list[str], split: str) -> tuple[list[dict], str, list[str]]:
     """One record per finished experiment, the model-selection label they share, and the
     methods every one of them evaluated (the others are left out, with a note)."""
     rows = finished_experiments(ROOT, names)
-    per_run = [set(evaluated_methods(rev, methods, split)) for rev in rows["rev"]]
-    common = [m for m in methods if all(m in evaluated for evaluated in per_run)]
+    per_run = {rev: scored_details(rev, methods, split) for rev in rows["rev"]}
+    common = [m for m in methods if all(m in scored for scored in per_run.values())]
     if "source_only" not in common:
         sys.exit("robustness: the experiments have no source-only metrics to pair the gains with")
     if dropped := [m for m in methods if m not in common]:
@@ -101,7 +103,7 @@ def collect(names: list[str], methods: list[str], split: str) -> tuple[list[dict
     methods = common
     runs, selections = [], set()
     for _, row in rows.iterrows():
-        details = {m: read_json_at(ROOT, row["rev"], f"metrics/{m}/details.json") for m in methods}
+        details = per_run[row["rev"]]
         trained = details["source_only"]["float_setting"]["training"][0]
         runs.append({"experiment": row["name"], "seed": int(row["train.seed"]),
                      "threads": trained["threads"], "cpu_capability": trained["cpu_capability"].lower(),
