@@ -195,7 +195,9 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
     """Train ``segmenter`` (and the objective's discriminators) for ``iterations`` steps.
 
     Resumes from ``checkpoint_path`` when it holds a checkpoint with the same
-    ``fingerprint`` (a digest of everything that defines the run). Every
+    ``fingerprint`` (a digest of everything that defines the run); a resumed run first
+    hands ``log`` the records logged before the checkpoint, so ``log`` sees the same
+    records as in an uninterrupted run. Every
     ``cfg.snapshot_every`` iterations before the last, rank 0 hands the segmenter to
     ``snapshots``. ``observer`` sees every micro-step's losses and every checkpoint
     write. Returns the trained segmenter (unwrapped, on the training device); with
@@ -229,6 +231,12 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
     result = segmenter if average is None else average.module
 
     start = 0
+    # Every logged record so far, and the partial sums of the next one: kept in the
+    # checkpoint so a resumed run's curves read as the uninterrupted run's (the stage's
+    # DVCLive folder starts empty on every run).
+    history: list[tuple[int, dict[str, float]]] = []
+    sums: dict[str, float] = defaultdict(float)
+    count = 0
     state = load_resume_state(checkpoint_path, fingerprint) if checkpoint_path else None
     if state is not None:
         segmenter.load_state_dict(state["segmenter"])
@@ -242,8 +250,15 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
         scaler.load_state_dict(state["scaler"])
         _set_rng_state(state["rng"])
         start = state["step"]
+        logged = state.get("log", {"history": [], "sums": {}, "count": 0})
+        history = [(step, dict(values)) for step, values in logged["history"]]
+        sums.update(logged["sums"])
+        count = logged["count"]
         if is_main_process():
             print(f"resuming from {checkpoint_path} at iteration {start}/{iterations}", flush=True)
+            if log is not None:
+                for logged_step, values in history:
+                    log(logged_step, values)
 
     if snapshots is not None and is_main_process():
         snapshots.begin(start)
@@ -265,8 +280,6 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
     src_iter = _loader(source, cfg, cfg.seed, start, iterations, rank, world, device)
     trg_iter = (_loader(target, cfg, cfg.seed + 1, start, iterations, rank, world, device)
                 if objective.needs_target else None)
-    sums: dict[str, float] = defaultdict(float)
-    count = 0
 
     def to_batch(item) -> Batch:
         images, labels, _ = item
@@ -321,8 +334,9 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
                 packed = torch.tensor([means[k] for k in keys], dtype=torch.float64, device=device)
                 dist.all_reduce(packed)
                 means = dict(zip(keys, (packed / world).tolist()))
+            history.append((done, {"lr": lr, **means}))
             if log is not None and is_main_process():
-                log(done, {"lr": lr, **means})
+                log(*history[-1])
             sums.clear()
             count = 0
         # Snapshot before checkpoint: a run resumed at a checkpoint has every snapshot up to it.
@@ -339,6 +353,7 @@ def train(segmenter: nn.Module, objective: Objective, source: Dataset, target: D
                     "opt_g": opt_g.state_dict(),
                     "opt_d": {n: o.state_dict() for n, o in opt_d.items()},
                     "scaler": scaler.state_dict(), "rng": _rng_state(),
+                    "log": {"history": history, "sums": dict(sums), "count": count},
                 }, checkpoint_path)
                 observer.checkpoint_written(done, checkpoint_path)
             if world > 1:

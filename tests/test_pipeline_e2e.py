@@ -173,3 +173,15 @@ def test_plots_diff_shows_both_revisions_figures(repo, experiment):
         assert {i["revisions"][0] for i in images} == {"workspace", "HEAD"}
         for image in images:
             assert Path(image["url"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_forced_rerun_of_a_finished_training_keeps_its_curves(repo):
+    """DVC empties a stage's DVCLive folder before it runs; a training that resumes at its
+    last iteration (a rerun with an unchanged fingerprint) must write the curves again."""
+    repo, env, dvc, _ = repo
+    curves = repo / "dvclive/source_only/plots/metrics"
+    before = {p.relative_to(curves): p.read_text() for p in curves.rglob("*.tsv")}
+    assert before and all(len(text.splitlines()) > 1 for text in before.values())
+    log = _sh(dvc + ["repro", "--force", "--single-item", "pretrain"], repo, env)
+    assert "resuming from models/source_only/resume.pt" in log
+    assert {p.relative_to(curves): p.read_text() for p in curves.rglob("*.tsv")} == before

@@ -273,6 +273,45 @@ def test_snapshots_every_n_iterations_before_the_last_and_resume_continues_them(
     assert sink.begun == [0, 2] and [s for s, _ in sink.saved] == [2, 4]
 
 
+def test_resumed_run_logs_the_same_records_as_an_uninterrupted_one(tmp_path):
+    """The stage's DVCLive folder starts empty on every run: a resume must hand the logger
+    the records from before its checkpoint, the partial loss sums of the record that the
+    checkpoint cut (log_every 3 against checkpoint_every 2) included."""
+    cfg = dataclasses.replace(CFG, log_every=3)
+
+    def run(path, log):
+        return train(_segmenter(), _advent(), Toy(), Toy(seed=1), cfg, 7,
+                     checkpoint_path=path, fingerprint="f", log=log)
+
+    def recorded(stop_at=None):
+        records = []
+
+        def log(step, values):
+            if step == stop_at:
+                raise Interrupt
+            records.append((step, values))
+        return records, log
+
+    class Interrupt(Exception):
+        pass
+
+    straight, log = recorded()
+    run(tmp_path / "straight.pt", log)
+    assert [s for s, _ in straight] == [3, 6, 7]
+
+    _, log = recorded(stop_at=6)  # the checkpoint at 4 holds record 3 and step 4's loss sums
+    with pytest.raises(Interrupt):
+        run(tmp_path / "resumed.pt", log)
+    assert torch.load(tmp_path / "resumed.pt", weights_only=True)["step"] == 4
+    resumed, log = recorded()
+    run(tmp_path / "resumed.pt", log)
+    assert resumed == straight
+
+    again, log = recorded()  # a finished run resumed at its end: the same curves again
+    run(tmp_path / "straight.pt", log)
+    assert again == straight
+
+
 def test_snapshot_writer_keeps_only_snapshots_up_to_the_resumed_step(tmp_path):
     from advent.snapshot import SnapshotWriter, list_snapshots, load_segmenter
 
