@@ -275,6 +275,17 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def weights_fingerprint(path: str, key: str) -> dict[str, str]:
+    """``{"path", "sha256"}`` of the weights file a parameter names (``{"path": ""}`` when
+    it names none): a DVC dependency that follows the file's bytes, not its mtime, so a
+    fresh clone of a committed file reruns nothing. FileNotFoundError names ``key``."""
+    if not path:
+        return {"path": ""}
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{key}: no file at {path}")
+    return {"path": path, "sha256": sha256_file(path)}
+
+
 def digest_of(**parts: Any) -> str:
     """Hex SHA-256 of JSON-able parts (dataclasses included), independent of key order:
     the fingerprint of a run or a preparation."""

@@ -524,7 +524,7 @@ def test_two_queued_experiments_running_at_once_each_get_their_own_results(tmp_p
     for name in ("advent", "stages"):
         subprocess.run(["cp", "-r", str(ROOT / name), str(repo / name)], check=True)
     pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    stages = {"fingerprint": {**pipeline["stages"]["fingerprint"], "foreach": ["source"]},
+    stages = {"fingerprint": {**pipeline["stages"]["fingerprint"], "foreach": ["source", "init"]},
               "prepare": {**pipeline["stages"]["prepare"], "foreach": ["source"]},
               "pretrain": pipeline["stages"]["pretrain"]}
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))

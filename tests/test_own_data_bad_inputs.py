@@ -74,12 +74,12 @@ def test_bad_own_data_stops_prepare_with_one_line_naming_it(tmp_path, monkeypatc
     params = tiny_params(**{"data.source": "folder", "data.target": "folder",
                             "data.folder.target.class_map": "data/own/target_classes.yaml"})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    stages = (("stages/prepare.py", f"data/prepared/{domain}"),)
+    stages = (("stages/prepare.py", "--domain", f"data/prepared/{domain}"),)
     if case in FOUND_BY_FINGERPRINT:
-        stages = (("stages/fingerprint.py", f"data/fingerprints/{domain}.json"),) + stages
-    for script, out in stages:
+        stages = (("stages/fingerprint.py", "--input", f"data/fingerprints/{domain}.json"),) + stages
+    for script, domain_flag, out in stages:
         before = file_state(tmp_path)
-        run = run_script(script, "--domain", domain, "--out", out)
+        run = run_script(script, domain_flag, domain, "--out", out)
         assert_one_clean_line(run)
         assert re.search(CASES[case], run.last_line), run.last_line
         assert_nothing_trusted_left(tmp_path, before)

@@ -104,7 +104,7 @@ def test_changing_an_adapt_parameter_skips_prepare_and_pretrain(experiment):
     # so it runs, finds its ranked data unchanged (the defaults rank by AdvEnt alone) and
     # intrada does not; nothing upstream or beside it reruns but the input fingerprints,
     # which run every time (and find the data unchanged).
-    assert ran == {"fingerprint@source", "fingerprint@target",
+    assert ran == {"fingerprint@source", "fingerprint@target", "fingerprint@init",
                    "adapt@minent", "evaluate@minent", "evaluate_ensemble", "pseudo_label",
                    "self_train", "evaluate@self_train", "rank", "report"}, ran
 
@@ -118,7 +118,7 @@ def ranking_experiment(repo, experiment):
 
 def test_changing_the_ranking_fraction_reruns_only_intrada_and_the_report(repo, ranking_experiment):
     ran = stages_run(ranking_experiment)
-    assert ran == {"fingerprint@source", "fingerprint@target",
+    assert ran == {"fingerprint@source", "fingerprint@target", "fingerprint@init",
                    "rank", "intrada", "evaluate@intrada", "report"}, ran
     ranked = json.loads((repo[0] / "data/ranked/meta.json").read_text())
     assert {s: ranked["splits"][s]["count"] for s in ("easy", "hard")} == {"easy": 4, "hard": 4}
