@@ -160,7 +160,8 @@ def main() -> None:
         "spread": spread_sources(runs, methods),
         "over_adabn": summarize_runs(runs, methods, baseline="adabn") if "adabn" in methods else None,
         "targets": [dataclasses.asdict(t) for t in targets]})
-    text = robustness_markdown(runs, summary, targets, labels, command.strip(), selection, args.split)
+    text = robustness_markdown(runs, summary, targets, labels, command.strip(), selection, args.split,
+                               whole_pipeline=not args.methods)
     write_text(ROOT / args.out, text)
     print(text)
 

@@ -123,6 +123,14 @@ def test_the_report_names_the_split_it_was_made_from():
     assert "Target **val** mIoU" in val and "**test**" not in val
 
 
+def test_the_report_says_when_its_runs_were_restricted_to_some_stages():
+    summary = summarize_runs(GOOD, METHODS)
+    targets = check_targets(GOOD, summary)
+    assert "runs of the whole pipeline" in robustness_markdown(GOOD, summary, targets, {}, "cmd", "last")
+    restricted = robustness_markdown(GOOD, summary, targets, {}, "cmd", "last", whole_pipeline=False)
+    assert "runs of the stages its methods need" in restricted and "whole pipeline" not in restricted
+
+
 def test_without_adabn_the_report_has_no_gains_over_it():
     summary = summarize_runs(GOOD, METHODS)
     text = robustness_markdown(GOOD, summary, check_targets(GOOD, summary), {}, "cmd", "last checkpoint")

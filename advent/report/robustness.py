@@ -159,15 +159,17 @@ def fmt(x: float | None, digits: int = 1, sign: bool = False) -> str:
 
 def robustness_markdown(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, Mapping[str, Any]],
                         targets: Sequence[Target], labels: Mapping[str, str], command: str,
-                        selection: str, split: str = "test") -> str:
+                        selection: str, split: str = "test", whole_pipeline: bool = True) -> str:
     """The report: the per-method band and paired gains, the targets, and every run, on
-    target ``split``."""
+    target ``split``. ``whole_pipeline`` False: the runs ran only the stages the
+    summary's methods need (restricted tuning experiments), and the header says so."""
     settings = sorted({(r["threads"], r["cpu_capability"]) for r in runs})
     cpus = sorted({r["cpu"] for r in runs})
     seeds = sorted({r["seed"] for r in runs})
     lines = [
         "# Robustness: seeds x float settings", "",
-        f"Written by `{command}`. {len(runs)} runs of the whole pipeline: seeds {seeds} x "
+        f"Written by `{command}`. {len(runs)} runs "
+        f"{'of the whole pipeline' if whole_pipeline else 'of the stages its methods need'}: seeds {seeds} x "
         f"float settings {', '.join(f'{t} thread(s) / {c} kernels' for t, c in settings)}, on "
         f"{', '.join(cpus)}. Target **{split}** mIoU (%), model selection: {selection}. A paired "
         "gain is a method's mIoU minus source-only's in the same run.", "",
