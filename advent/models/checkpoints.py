@@ -287,5 +287,16 @@ def load_pretrained(net: nn.Module, path: str | os.PathLike, layout: Layout = "a
     return load_state_dict_strict(net, sd, layout, source=str(path))
 
 
-__all__ = ["CheckpointMismatch", "LAYOUTS", "Layout", "LoadReport", "detect_layout",
-           "load_pretrained", "load_state_dict_strict", "read_state_dict", "unwrap_state_dict"]
+def backbone_state_dict(net: nn.Module, prefix: str = "Scale") -> dict[str, torch.Tensor]:
+    """A ResNet's backbone in the ``deeplab_imagenet`` layout (``<prefix>.conv1.weight``
+    ...; no head keys): what :func:`load_pretrained` reads back as an init, for a
+    pretrained init made with this repository (``scripts/make_init.py``)."""
+    target = _target_net(net)
+    _check_arch(target, "deeplab_imagenet")
+    keys = _backbone_keys(target)
+    return {f"{prefix}.{k}": v.detach().clone() for k, v in target.state_dict().items() if k in keys}
+
+
+__all__ = ["CheckpointMismatch", "LAYOUTS", "Layout", "LoadReport", "backbone_state_dict",
+           "detect_layout", "load_pretrained", "load_state_dict_strict", "read_state_dict",
+           "unwrap_state_dict"]
