@@ -11,7 +11,7 @@ import yaml
 from advent.models import ModelConfig, build_segmenter
 from advent.io import weights_fingerprint
 from tests.pipeline_repo import make_repo, sh, stages_run
-from tests.stage_runs import ROOT, tiny_params
+from tests.stage_runs import ROOT, assert_one_clean_line, run_script, tiny_params, write_params
 
 pytestmark = pytest.mark.slow  # real `dvc repro` processes
 
@@ -57,3 +57,11 @@ def test_new_weights_at_the_same_path_rerun_pretrain(tmp_path):
     _save_backbone(repo / "init.pt", 1)
     log = sh(dvc + ["repro"], repo, env)
     assert "pretrain" in stages_run(log) and "resuming" not in log
+
+
+def test_missing_weights_stop_the_fingerprint_stage_with_one_line_naming_the_key(tmp_path):
+    params = write_params(tmp_path / "params.yaml", **{"init.weights": str(tmp_path / "nowhere.pt")})
+    out = tmp_path / "init.json"
+    run = run_script("stages/fingerprint.py", "--params", params, "--input", "init", "--out", out)
+    assert_one_clean_line(run, "init.weights", "nowhere.pt")
+    assert not out.exists()
