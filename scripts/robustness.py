@@ -14,17 +14,22 @@ Writes reports/robustness.md and reports/robustness.json: {"command", "jobs",
 "cpu_capability", "cpu", "torch", "experiment", "mIoU": {method: x}, "lambda_cp": {method:
 x}}], "summary": {method: {"mIoU": stats, "gain": stats}}, "spread": {method: what another
 float setting and another seed alone move}, "over_adabn": the summary with gains over
-AdaBN (null without it), "targets": [...]}
+AdaBN (null without it), "targets": [...], "whole_pipeline": false when --methods
+restricted the runs to some stages}
 
     python scripts/robustness.py                                  # 5 seeds x 2 settings
     python scripts/robustness.py --seeds 0 1 --settings 1:native --jobs 2
     python scripts/robustness.py --collect NAME [NAME ...]        # re-read finished runs
     python scripts/robustness.py --collect NAME ... --split val --out reports/tuning/X.md
+    python scripts/robustness.py --render reports/tuning/X.json   # rewrite X.md from X.json
 
 `--split val` reads the runs' target val scores instead: the same table for comparing
 settings while tuning, where the test split must stay unread. For experiments restricted
 to some stages (scripts/tune.py's), give `--methods` the ones they ran: the others' metrics
 at such an experiment's commit are the workspace's, not its own.
+
+`--render` rewrites a report's markdown from its JSON record alone (the experiments may
+be gone): the statistics are recomputed from the recorded runs.
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-from advent.io import write_json, write_text
+from advent.io import read_json, write_json, write_text
 from advent.report.compare import read_json_at
 from advent.report.queue import DvcError, finished_experiments, queue_experiment, run_queue
 from advent.report.results import METHODS, method_label
@@ -116,6 +121,33 @@ def collect(names: list[str], methods: list[str], split: str) -> tuple[list[dict
     return runs, selections.pop(), methods
 
 
+def render(record: dict) -> str:
+    """The markdown of a robustness record (the JSON this script writes), its statistics
+    and targets recomputed from the recorded runs."""
+    runs = record["runs"]
+    # Older records have no "methods" (each run's scores list them) and no "split" (test).
+    methods = record.get("methods") or list(runs[0]["mIoU"])
+    summary = summarize_runs(runs, methods)
+    labels = {m: method_label(m, max(r["lambda_cp"][m] or 0.0 for r in runs)) for m in methods}
+    # Records written before "whole_pipeline" existed say it by their command.
+    whole = record.get("whole_pipeline", "--methods" not in shlex.split(record["command"]))
+    return robustness_markdown(runs, summary, check_targets(runs, summary), labels, record["command"],
+                               record["selection"], record.get("split", "test"), whole_pipeline=whole)
+
+
+def render_file(path: Path) -> None:
+    """Rewrite the markdown beside the JSON record at ``path`` from the record alone."""
+    try:
+        record = read_json(path)
+        text = render(record)
+    except (OSError, ValueError) as err:
+        sys.exit(f"robustness: --render {path}: {err}")
+    except (KeyError, IndexError) as err:
+        sys.exit(f"robustness: --render {path}: not a robustness record, it has no key {err}")
+    write_text(path.with_suffix(".md"), text)
+    print(text)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -132,7 +164,12 @@ def main() -> None:
                    help="with --collect: the methods to read, source-only always among them "
                         "(default: every one in metrics/)")
     p.add_argument("--out", type=Path, default=Path("reports/robustness.md"))
+    p.add_argument("--render", type=Path, metavar="JSON",
+                   help="queue and read nothing: rewrite the markdown beside this record from it")
     args = p.parse_args()
+
+    if args.render:
+        return render_file(args.render)
 
     if args.methods and not args.collect:
         p.error("--methods goes with --collect: a queued run scores every method")
@@ -151,20 +188,18 @@ def main() -> None:
     except DvcError as err:
         sys.exit(f"robustness: {err}")
     summary = summarize_runs(runs, methods)
-    targets = check_targets(runs, summary)
-    labels = {m: method_label(m, max(r["lambda_cp"][m] or 0.0 for r in runs)) for m in methods}
-    write_json(ROOT / args.out.with_suffix(".json"), {
+    record = {
         "command": command.strip(), "jobs": args.jobs,
         "wall_seconds": round(elapsed, 1) if elapsed is not None else None,
         "split": args.split, "selection": selection, "methods": methods, "runs": runs, "summary": summary,
         "spread": spread_sources(runs, methods),
         "over_adabn": summarize_runs(runs, methods, baseline="adabn") if "adabn" in methods else None,
-        "targets": [dataclasses.asdict(t) for t in targets]})
-    text = robustness_markdown(runs, summary, targets, labels, command.strip(), selection, args.split,
-                               whole_pipeline=not args.methods)
+        "targets": [dataclasses.asdict(t) for t in check_targets(runs, summary)],
+        "whole_pipeline": not args.methods}
+    write_json(ROOT / args.out.with_suffix(".json"), record)
+    text = render(record)
     write_text(ROOT / args.out, text)
     print(text)
-
 
 if __name__ == "__main__":
     main()

@@ -59,3 +59,30 @@ def test_methods_goes_with_collect_only():
     result = subprocess.run([sys.executable, "scripts/robustness.py", "--methods", "source_only"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2 and "--methods goes with --collect" in result.stderr
+
+
+def test_render_rewrites_the_markdown_from_the_record_alone(robustness, tmp_path):
+    runs, selection, methods = robustness.collect(["e0", "e1"], ["source_only", "advent"], "val")
+    for run in runs:
+        run.update(threads=1, cpu_capability="avx512", cpu="test CPU")
+    record = {"command": "python scripts/robustness.py --collect e0 e1 --methods advent --split val",
+              "split": "val", "selection": selection, "methods": methods, "runs": runs}
+    path = tmp_path / "val.json"
+    robustness.write_json(path, record)
+    robustness.render_file(path)
+    text = (tmp_path / "val.md").read_text()
+    assert "2 runs of the stages its methods need" in text  # said by the old record's command
+    assert "+4.5 ± 0.7" in text and "Target **val**" in text  # gains recomputed from the runs
+    record["whole_pipeline"] = True
+    robustness.write_json(path, record)
+    robustness.render_file(path)
+    assert "2 runs of the whole pipeline" in (tmp_path / "val.md").read_text()
+
+
+def test_render_refuses_a_file_that_is_not_a_record(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text('{"runs": []}')
+    result = subprocess.run([sys.executable, "scripts/robustness.py", "--render", str(path)],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and f"--render {path}: not a robustness record" in result.stderr
+    assert not (tmp_path / "other.md").exists()
