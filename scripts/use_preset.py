@@ -4,7 +4,7 @@
     python scripts/use_preset.py --list
 
 A preset is a complete parameter file: it names every key of the schema
-(advent/params.py) and its comments describe its own values, so the file that replaces
+(advent/params/) and its comments describe its own values, so the file that replaces
 params.yaml is the preset itself, byte for byte. It is checked first (every key named,
 none unknown, every value valid) and params.yaml is replaced atomically; a preset that
 fails the check leaves params.yaml as it was.
@@ -35,7 +35,7 @@ def check_complete(path: Path) -> None:
         raise ConfigError(f"unknown parameter {', '.join(unknown)}")
     if missing:
         raise ConfigError(f"does not set {', '.join(missing)} (a preset is a complete "
-                          f"parameter file: every key of advent/params.py)")
+                          f"parameter file: every key of advent/params/)")
     load_params(path)
 
 
