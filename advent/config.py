@@ -3,7 +3,8 @@
 Each stage describes the part of ``params.yaml`` it reads as dataclasses and parses
 it with :func:`from_dict`: an unknown key, a missing key or a value of the wrong type
 is an error that names the full dotted key (``adapt.advent.lambda_adv_main``), in the
-spirit of the official ADVENT config. The library itself never reads ``params.yaml``.
+spirit of the official ADVENT config. ``params.yaml`` is loaded where :mod:`advent.cli`
+starts a stage or tool; the rest of the library receives parsed sections.
 """
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """Time the full benchmark: `dvc repro` in a fresh clone of this repository.
 
 Prints the wall time of each stage and of the whole run, the CPU time of the whole run
-(user + system of every stage process: what the run costs on a busy machine, where
-wall time depends on what else runs), and the peak resident memory of the largest stage
-process (the stages run one after another, so that is the peak of the run). The clone is
+(user + system of `dvc repro` and every stage process, the clone included: what the run
+costs on a busy machine, where wall time depends on what else runs), and the peak
+resident memory of the largest process (the stages run one after another, so that is
+the peak of the run). The clone is
 of the committed state (HEAD), and its stages import the clone's own package; nothing in
 this checkout changes.
 
