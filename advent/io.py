@@ -69,8 +69,9 @@ def _naming(err: OSError, path: Path) -> OSError:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it onto ``path`` on success.
 
-    Works for files and folders. On an exception the temporary is removed and
-    ``path`` is left as it was; no space, a read-only folder or a denied permission
+    Works for files and folders; a file never replaces a folder (``IsADirectoryError``
+    naming ``path``). On an exception the temporary is removed and ``path`` is left as
+    it was; no space, a read-only folder or a denied permission
     raise an ``OSError`` whose ``filename`` is ``path`` (or the folder it goes in).
     """
     path = Path(path)
@@ -85,6 +86,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield target
         if path.is_dir() and not path.is_symlink():
+            if not target.is_dir():
+                # Only a folder replaces a folder: a file put in its place would delete
+                # everything the folder holds.
+                raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
             # os.replace cannot overwrite a non-empty folder: swap it out first.
             old = tmp / (path.name + ".old")
             os.replace(path, old)

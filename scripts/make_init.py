@@ -39,6 +39,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--iterations", type=int, default=1200, help="training iterations (default 1200)")
     p.add_argument("--seed", type=int, default=1000, help="train.seed of the training (default 1000)")
     args = p.parse_args(argv)
+    # Checked before the minutes of training that would otherwise be thrown away.
+    for flag, value in (("--images", args.images), ("--iterations", args.iterations)):
+        if value < 1:
+            p.error(f"{flag} must be at least 1, got {value}")
+    if args.out.is_dir():
+        p.error(f"--out {args.out} is a folder; give the path of the file to write")
+    if args.out.parent.exists() and not args.out.parent.is_dir():
+        p.error(f"--out {args.out}: {args.out.parent} is not a folder")
 
     params = load_params(args.params)
     if params.data.source != "synthetic":

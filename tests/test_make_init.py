@@ -1,5 +1,6 @@
 """scripts/make_init.py: a backbone trained on a separate source sample, written in the
 DeepLab ImageNet init layout that init.weights reads back; and the backbone export."""
+import pytest
 import torch
 
 from advent.models import ModelConfig, build_segmenter
@@ -44,3 +45,25 @@ def test_make_init_refuses_the_benchmarks_own_scenes(tmp_path):
     run = run_script("scripts/make_init.py", "--params", params, "--out", out, "--scene-seed", "0")
     assert_one_clean_line(run, "--scene-seed 0", "data.synthetic.seed")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--iterations", "0"], "--iterations must be at least 1, got 0"),
+    (["--images", "-5"], "--images must be at least 1, got -5"),
+])
+def test_make_init_refuses_counts_below_one_before_training(tmp_path, args, message):
+    params = write_params(tmp_path / "params.yaml")
+    out = tmp_path / "backbone.pt"
+    run = run_script("scripts/make_init.py", "--params", params, "--out", out, *args)
+    assert_one_clean_line(run, message)
+    assert run.status == 2 and not out.exists()
+
+
+def test_make_init_refuses_a_folder_as_out_and_keeps_it(tmp_path):
+    params = write_params(tmp_path / "params.yaml")
+    folder = tmp_path / "inits"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("kept")
+    run = run_script("scripts/make_init.py", "--params", params, "--out", folder)
+    assert_one_clean_line(run, f"--out {folder} is a folder")
+    assert (folder / "keep.txt").read_text() == "kept"

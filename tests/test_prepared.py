@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from advent.data.prepared import PreparedDataset, PreparedWriter, class_histogram, read_meta
-from advent.io import atomic_path, write_json
+from advent.io import atomic_path, write_json, write_text
 
 
 def _sample(rng, h=8, w=12):
@@ -109,3 +109,17 @@ def test_atomic_path_keeps_old_file_on_error(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new"
+
+
+def test_atomic_path_never_puts_a_file_in_place_of_a_folder(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("kept")
+    with pytest.raises(IsADirectoryError) as err:
+        write_text(folder, "new")
+    assert err.value.filename == str(folder)
+    assert (folder / "keep.txt").read_text() == "kept" and sorted(tmp_path.iterdir()) == [folder]
+    with atomic_path(folder) as tmp:  # a folder still replaces a folder
+        tmp.mkdir()
+        (tmp / "new.txt").write_text("new")
+    assert [f.name for f in folder.iterdir()] == ["new.txt"]
