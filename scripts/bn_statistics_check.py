@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from advent.cli import run_tool
 from advent.data.prepared import PreparedDataset
 from advent.io import write_json
 from advent.metrics import summarize
@@ -110,7 +111,7 @@ def print_views(views: dict, methods: list[str], split: str) -> None:
               f"| {fmt(g2['mean'], sign=True)} ± {fmt(g2['std'])}, {fmt(g2['min'], sign=True)} |")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="*", type=Path, help="model files (models/<method>/model.pt)")
     p.add_argument("--experiments", nargs="+", metavar="NAME", default=[],
@@ -124,7 +125,7 @@ def main() -> None:
                         "to report the final defaults)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if bool(args.models) == bool(args.experiments):
         p.error("give model files or --experiments, not both and not neither")
     if args.experiments and args.methods[0] != "source_only":
@@ -151,4 +152,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main, name="bn_statistics_check"))

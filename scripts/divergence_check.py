@@ -20,11 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from advent.cli import run_tool
 from advent.data.prepared import PreparedDataset
 from advent.io import write_json
 from advent.metrics import ConfusionMatrix, summarize
 from advent.predict import iterate_predictions
 from advent.report.queue import DvcError, finished_experiments, output_at, outputs_under
+from advent.report.results import METHODS
 from advent.snapshot import load_for_inference
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,16 +44,17 @@ def predictions(path: Path, val: PreparedDataset, device: torch.device, batch_si
     return np.concatenate(classes), summarize(confusion.matrix, val.protocol)["mIoU"]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--experiments", nargs="+", metavar="NAME", required=True,
                    help="finished DVC experiments (models read from the DVC cache)")
-    p.add_argument("--method", default="source_only", help="models/<method> (default source_only)")
+    p.add_argument("--method", default="source_only", choices=[m for m in METHODS if m != "ensemble"],
+                   help="models/<method> (default source_only)")
     p.add_argument("--target", type=Path, default=Path("data/prepared/target"),
                    help="prepared target dataset whose val split is scored")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     val = PreparedDataset(args.target, "val")
@@ -98,4 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main, name="divergence_check"))

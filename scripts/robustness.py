@@ -40,6 +40,7 @@ import sys
 import time
 from pathlib import Path
 
+from advent.cli import run_tool
 from advent.io import read_json, write_json, write_text
 from advent.report.compare import read_json_at
 from advent.report.queue import DvcError, finished_experiments, queue_experiment, run_queue
@@ -125,6 +126,8 @@ def render(record: dict) -> str:
     """The markdown of a robustness record (the JSON this script writes), its statistics
     and targets recomputed from the recorded runs."""
     runs = record["runs"]
+    if not runs:
+        raise ValueError("the record has no runs")
     # Older records have no "methods" (each run's scores list them) and no "split" (test).
     methods = record.get("methods") or list(runs[0]["mIoU"])
     summary = summarize_runs(runs, methods)
@@ -139,16 +142,20 @@ def render_file(path: Path) -> None:
     """Rewrite the markdown beside the JSON record at ``path`` from the record alone."""
     try:
         record = read_json(path)
+        if not isinstance(record, dict):
+            raise ValueError(f"not a robustness record (a JSON {type(record).__name__}, not an object)")
         text = render(record)
     except (OSError, ValueError) as err:
         sys.exit(f"robustness: --render {path}: {err}")
-    except (KeyError, IndexError) as err:
+    except KeyError as err:
         sys.exit(f"robustness: --render {path}: not a robustness record, it has no key {err}")
+    except TypeError as err:  # a score or a field of the wrong type
+        sys.exit(f"robustness: --render {path}: not a robustness record ({err})")
     write_text(path.with_suffix(".md"), text)
     print(text)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--settings", type=parse_setting, nargs="+", metavar="THREADS:KERNELS",
@@ -166,7 +173,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("reports/robustness.md"))
     p.add_argument("--render", type=Path, metavar="JSON",
                    help="queue and read nothing: rewrite the markdown beside this record from it")
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     if args.render:
         return render_file(args.render)
@@ -176,7 +183,7 @@ def main() -> None:
     # Gains pair with source-only, so it is always read.
     methods = (list(dict.fromkeys(["source_only", *args.methods])) if args.methods
                else [m for m in METHODS if (ROOT / "metrics" / m).is_dir()])
-    command = shlex.join(["python", "scripts/robustness.py", *sys.argv[1:]])
+    command = shlex.join(["python", "scripts/robustness.py", *(sys.argv[1:] if argv is None else argv)])
     elapsed = None
     try:
         if args.collect:
@@ -202,4 +209,4 @@ def main() -> None:
     print(text)
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main, name="robustness"))

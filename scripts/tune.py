@@ -22,9 +22,11 @@ import sys
 import time
 from pathlib import Path
 
+from advent.cli import run_tool
 from advent.io import read_json, write_json, write_text
 from advent.report.compare import read_json_at
 from advent.report.queue import DvcError, finished_experiments, queue_experiment, run_queue
+from advent.report.results import METHODS
 from advent.report.tuning import tuning_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,12 +43,12 @@ def parse_variant(tokens: list[str]) -> tuple[str, dict[str, str]]:
     return label, settings
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", help="the comparison's name: reports/tuning/NAME.{md,json}")
     p.add_argument("--variant", nargs="+", action="append", default=[], metavar="LABEL KEY=VALUE",
                    help="a label and the params it sets (repeat the option per variant)")
-    p.add_argument("--methods", nargs="+", default=["source_only"],
+    p.add_argument("--methods", nargs="+", default=["source_only"], choices=METHODS, metavar="METHOD",
                    help="methods to score; each run evaluates evaluate@<method> (ensemble: "
                         "evaluate_ensemble) and what it needs (default: source_only)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -55,10 +57,12 @@ def main() -> None:
                         "workers already running)")
     p.add_argument("--title", default=None, help="the table's title (default: NAME)")
     p.add_argument("--collect", action="store_true", help="queue nothing: re-read NAME.json's runs")
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     out = ROOT / "reports" / "tuning" / f"{args.name}.json"
     if args.collect:
+        if not out.is_file():
+            p.error(f"--collect: no {out.relative_to(ROOT)} (the comparison NAME was never queued here)")
         plan = read_json(out)
     else:
         if not args.variant:
@@ -80,7 +84,8 @@ def main() -> None:
         except DvcError as err:
             sys.exit(f"tune: {err}\nalready queued: {[r['experiment'] for r in runs]} "
                      "(`dvc queue remove NAME` drops them)")
-        plan = {"command": shlex.join(["python", "scripts/tune.py", *sys.argv[1:]]),
+        argv = sys.argv[1:] if argv is None else argv
+        plan = {"command": shlex.join(["python", "scripts/tune.py", *argv]),
                 "title": args.title or args.name, "methods": args.methods,
                 "variants": variants, "runs": runs}
         write_json(out, plan)  # the runs' names, so --collect can re-read them
@@ -102,4 +107,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_tool(main, name="tune"))

@@ -81,8 +81,8 @@ def test_render_rewrites_the_markdown_from_the_record_alone(robustness, tmp_path
 
 def test_render_refuses_a_file_that_is_not_a_record(tmp_path):
     path = tmp_path / "other.json"
-    path.write_text('{"runs": []}')
+    path.write_text('{"command": "python scripts/robustness.py"}')
     result = subprocess.run([sys.executable, "scripts/robustness.py", "--render", str(path)],
                             cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 1 and f"--render {path}: not a robustness record" in result.stderr
+    assert result.returncode == 1 and f"--render {path}: not a robustness record, it has no key 'runs'" in result.stderr
     assert not (tmp_path / "other.md").exists()

@@ -1,0 +1,63 @@
+"""The by-hand scripts (tuning, robustness, the root-cause checks) on bad input: one
+line naming the culprit, no traceback, and nothing written. None of these runs DVC or
+trains: each is refused before that."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.stage_runs import ROOT, assert_one_clean_line, run_script
+
+
+@pytest.mark.parametrize("content, culprit", [
+    ("[1, 2]", "a JSON list, not an object"),
+    ('{"runs": [], "command": "x", "selection": "last"}', "the record has no runs"),
+    ('{"command": "x", "selection": "last", "runs": [{"seed": 0, "threads": 1, '
+     '"cpu_capability": "avx2", "cpu": "c", "lambda_cp": {"source_only": null, "advent": null}, '
+     '"mIoU": {"source_only": 20.0, "advent": null}}]}', "not a robustness record"),
+])
+def test_render_refuses_what_is_not_a_record(tmp_path, content, culprit):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    run = run_script("scripts/robustness.py", "--render", path)
+    assert_one_clean_line(run, f"--render {path}", culprit)
+    assert not path.with_suffix(".md").exists()
+
+
+def test_tune_collect_of_a_name_never_queued_says_so():
+    name = "no-such-comparison-for-tests"
+    assert not (ROOT / "reports" / "tuning" / f"{name}.json").exists()
+    run = run_script("scripts/tune.py", name, "--collect")
+    assert_one_clean_line(run, f"reports/tuning/{name}.json")
+    assert run.status == 2
+
+
+def test_tune_refuses_an_unknown_method_before_queueing(tmp_path):
+    name = "bad-method-for-tests"
+    run = run_script("scripts/tune.py", name, "--methods", "bogus", "--variant", "a", "train.lr=0.01")
+    assert run.status == 2 and "--methods" in run.stderr and "'bogus'" in run.stderr
+    assert not (ROOT / "reports" / "tuning" / f"{name}.json").exists()
+
+
+@pytest.mark.parametrize("script, args", [
+    ("scripts/bn_statistics_check.py", ["MODEL"]),
+    ("scripts/divergence_check.py", ["--experiments", "a", "b", "--target", "MISSING"]),
+])
+def test_root_cause_checks_name_a_missing_input_in_one_line(tmp_path, script, args):
+    missing = tmp_path / "nothing-here"
+    args = [str(missing) if a in ("MODEL", "MISSING") else a for a in args]
+    if script.endswith("bn_statistics_check.py"):
+        args += ["--target", str(missing)]
+    run = run_script(script, *args)
+    assert_one_clean_line(run, str(missing))
+
+
+def test_bn_statistics_check_names_a_model_file_that_is_text(tmp_path):
+    model = tmp_path / "model.pt"
+    model.write_text("not a model")
+    (tmp_path / "target").mkdir()
+    run = run_script("scripts/bn_statistics_check.py", model, "--target", tmp_path / "target")
+    assert_one_clean_line(run)
+    assert str(model) in run.last_line or str(tmp_path / "target") in run.last_line
+    assert not any(p.suffix == ".json" for p in tmp_path.iterdir())
