@@ -260,7 +260,8 @@ def main(argv: list[str] | None = None) -> None:
         label = result["label"]
         if rank == 0:
             if result.get("world", 1) > 1:
-                steps = [step for step, _ in result["log"]]  # log_every=1; resumed runs start later
+                # log_every=1; a resumed run's log opens with the records it replays.
+                steps = [step for step, _ in result["log"]][-len(result["global"]):]
                 for step, values in zip(steps, result["global"]):
                     print(f"[{label}] iteration {step} (mean of {result['world']} ranks): " + " ".join(
                         f"{k}={v:.5f}" for k, v in values.items()), flush=True)

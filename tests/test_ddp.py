@@ -244,14 +244,17 @@ def test_ddp_run_resumes_a_one_process_checkpoint(runs):
     """1 process writes iteration 2; 2 ranks load it and continue to 4 as if never stopped."""
     ddp, one = runs["ddp"]["resumed"], runs["single"]["source_only", 2, ITERATIONS]
     assert ddp["writes"] == [[ITERATIONS], []]
-    assert [step for step, _ in ddp["log"]] == [3, 4]
+    # The log replays the checkpoint's records (iterations 1-2), then logs 3 and 4.
+    assert [step for step, _ in ddp["log"]] == [1, 2, 3, 4]
+    assert _curve_difference([v for _, v in ddp["log"][:2]], [v for _, v in one["log"][:2]]) <= TIGHT
     _assert_continues(ddp, one, 2, "1 proc -> 2 ranks resume")
 
 
 def test_ddp_checkpoint_resumes_on_one_process(runs):
     """The 2-rank checkpoint (iteration 4, AdvEnt) continued by 1 process to 6 = straight run."""
     resumed, straight = runs["resumed_single"], runs["single"]["advent", 2, 6]
-    assert [step for step, _ in resumed["log"]] == [5, 6]
+    assert [step for step, _ in resumed["log"]] == [1, 2, 3, 4, 5, 6]  # 1-4 replayed
+    assert resumed["log"][:4] == runs["ddp"]["advent"]["log"]
     _assert_continues(resumed, straight, 4, "2 ranks -> 1 proc resume")
     for name, state in straight["modules"].items():
         assert _param_difference(resumed["modules"][name], state) <= TIGHT, name
