@@ -3,7 +3,8 @@ the evidence behind a default (reports/tuning.md links each table).
 
 Each (variant, seed) is one `dvc exp run --queue -S train.seed=S -S key=value ...`,
 restricted to the evaluations of --methods (and what they need); all run with `dvc queue
-start -j JOBS`. Run it where the DVC cache holds what dvc.lock lists (after `dvc repro`,
+start -j JOBS`. A variant whose values the params schema would refuse stops the script
+before anything is queued. Run it where the DVC cache holds what dvc.lock lists (after `dvc repro`,
 or with no dvc.lock committed): an experiment restricted to some stages still commits the
 outputs of all the others, and fails on any the cache lacks.
 Writes reports/tuning/NAME.md and reports/tuning/NAME.json ({"runs": [{"variant",
@@ -22,8 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from advent.cli import run_tool
+from advent.config import ConfigError, from_dict, load_yaml
 from advent.io import read_json, write_json, write_text
+from advent.params import Params
 from advent.report.compare import read_json_at
 from advent.report.queue import DvcError, finished_experiments, queue_experiment, run_queue
 from advent.report.results import METHODS
@@ -41,6 +46,29 @@ def parse_variant(tokens: list[str]) -> tuple[str, dict[str, str]]:
             raise SystemExit(f"tune: --variant {label!r}: expected key=value, got {pair!r}")
         settings[key] = value
     return label, settings
+
+
+def check_variant(label: str, settings: dict[str, str], seeds: list[int]) -> None:
+    """Refuse a variant whose params.yaml would be refused, before anything is queued: a
+    queued run with a bad value fails only when a worker reaches it. Values are read as
+    YAML, as `dvc exp run -S` reads them."""
+    for seed in seeds:
+        data = load_yaml(ROOT / "params.yaml")
+        for key, value in {**settings, "train.seed": str(seed)}.items():
+            *sections, name = key.split(".")
+            node = data
+            for section in sections:
+                node = node.get(section) if isinstance(node, dict) else None
+                if not isinstance(node, dict):
+                    raise SystemExit(f"tune: --variant {label!r}: {key}: no such section in params.yaml")
+            try:
+                node[name] = yaml.safe_load(value) if value.strip() else None
+            except yaml.YAMLError:
+                raise SystemExit(f"tune: --variant {label!r}: {key}: {value!r} is not a YAML value") from None
+        try:
+            from_dict(Params, data)
+        except ConfigError as err:
+            raise SystemExit(f"tune: --variant {label!r}: {err}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         for label, settings in map(parse_variant, args.variant):
             if label in variants:
                 sys.exit(f"tune: --variant label {label!r} given twice")
+            check_variant(label, settings, args.seeds)
             variants[label] = settings
         targets = [("evaluate_ensemble" if m == "ensemble" else f"evaluate@{m}") for m in args.methods]
         stamp = int(time.time())

@@ -3,7 +3,7 @@ line naming the culprit, no traceback, and nothing written. None of these runs D
 trains: each is refused before that."""
 from __future__ import annotations
 
-import json
+import importlib.util
 
 import pytest
 
@@ -33,10 +33,11 @@ def test_tune_collect_of_a_name_never_queued_says_so():
     assert run.status == 2
 
 
-def test_tune_refuses_an_unknown_method_before_queueing(tmp_path):
+def test_tune_refuses_an_unknown_method_before_queueing(tune, capsys):
     name = "bad-method-for-tests"
-    run = run_script("scripts/tune.py", name, "--methods", "bogus", "--variant", "a", "train.lr=0.01")
-    assert run.status == 2 and "--methods" in run.stderr and "'bogus'" in run.stderr
+    with pytest.raises(SystemExit) as stop:
+        tune.main([name, "--methods", "bogus", "--variant", "a", "train.lr=0.01"])
+    assert stop.value.code == 2 and "'bogus'" in capsys.readouterr().err
     assert not (ROOT / "reports" / "tuning" / f"{name}.json").exists()
 
 
@@ -61,3 +62,40 @@ def test_bn_statistics_check_names_a_model_file_that_is_text(tmp_path):
     assert_one_clean_line(run)
     assert str(model) in run.last_line or str(tmp_path / "target") in run.last_line
     assert not any(p.suffix == ".json" for p in tmp_path.iterdir())
+
+
+
+@pytest.fixture()
+def tune(monkeypatch):
+    """scripts/tune.py as a module that can queue nothing: a test reaching the queue fails
+    instead of starting real experiments."""
+    spec = importlib.util.spec_from_file_location("tune_script", ROOT / "scripts" / "tune.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test queued an experiment")
+
+    monkeypatch.setattr(module, "queue_experiment", refuse)
+    monkeypatch.setattr(module, "run_queue", refuse)
+    return module
+
+
+@pytest.mark.parametrize("setting, culprit", [
+    ("train.lr=abc", "train.lr: expected a number, got 'abc'"),
+    ("train.lr=", "train.lr: expected a number, got None"),
+    ("train.nokey=1", "unknown parameter train.nokey"),
+    ("nosection.lr=1", "nosection.lr: no such section in params.yaml"),
+    ("train.threads=-1", "train.threads must be >= 0"),
+    ("train.lr=[1", "train.lr: '[1' is not a YAML value"),
+])
+def test_tune_refuses_a_bad_variant_before_queueing(tune, capsys, setting, culprit):
+    name = "bad-variant-for-tests"
+    with pytest.raises(SystemExit) as stop:
+        tune.main([name, "--variant", "good", "train.lr=0.01", "--variant", "bad", setting])
+    assert f"--variant 'bad': {culprit}" in str(stop.value)
+    assert not (ROOT / "reports" / "tuning" / f"{name}.json").exists()
+
+
+def test_tune_accepts_a_good_variant(tune):
+    tune.check_variant("good", {"train.lr": "0.01", "train.threads": "0"}, [0, 1])
