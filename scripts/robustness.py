@@ -208,5 +208,6 @@ def main(argv: list[str] | None = None) -> None:
     write_text(ROOT / args.out, text)
     print(text)
 
+
 if __name__ == "__main__":
     raise SystemExit(run_tool(main, name="robustness"))

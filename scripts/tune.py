@@ -50,11 +50,12 @@ def parse_variant(tokens: list[str]) -> tuple[str, dict[str, str]]:
 
 def check_variant(label: str, settings: dict[str, str], seeds: list[int]) -> None:
     """Refuse a variant whose params.yaml would be refused, before anything is queued: a
-    queued run with a bad value fails only when a worker reaches it. Values are read as
-    YAML, as `dvc exp run -S` reads them."""
+    queued run with a bad value fails only when a worker reaches it. Each seed's params
+    are checked as queued (``train.seed``, then the variant's keys), values read as YAML
+    as `dvc exp run -S` reads them."""
+    data = load_yaml(ROOT / "params.yaml")
     for seed in seeds:
-        data = load_yaml(ROOT / "params.yaml")
-        for key, value in {**settings, "train.seed": str(seed)}.items():
+        for key, value in {"train.seed": str(seed), **settings}.items():
             *sections, name = key.split(".")
             node = data
             for section in sections:
