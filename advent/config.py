@@ -18,6 +18,8 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 
+from advent.io import missing
+
 T = TypeVar("T")
 
 
@@ -41,7 +43,7 @@ def load_yaml(path: str | os.PathLike) -> dict:
     column, an empty file or one holding a list or a scalar is refused by name."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"parameter file not found: {path}")
+        raise ConfigError(f"parameter file {path} {missing(path, 'file')}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:

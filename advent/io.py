@@ -220,6 +220,17 @@ def _pickle_globals(data: bytes) -> tuple[list[str], bool]:
     return found, False
 
 
+def missing(path: str | os.PathLike, kind: str = "folder") -> str:
+    """Why ``path`` is not the ``kind`` ("folder" or "file") an error expected there:
+    "not found", or that it is the other kind."""
+    path = Path(path)
+    if kind == "folder" and path.exists() and not path.is_dir():
+        return "is a file, not a folder"
+    if kind == "file" and path.is_dir():
+        return "is a folder, not a file"
+    return "not found"
+
+
 def describe_file(path: str | os.PathLike) -> str:
     """What the file at ``path`` is, for an error message, read without unpickling it."""
     path = Path(path)

@@ -401,6 +401,25 @@ def test_huge_raw_image_is_refused_before_decoding(out):
     assert_nothing_trusted_left(out.root, out.before)
 
 
+def test_prepare_raw_says_a_raw_root_is_a_file_not_a_folder(out):
+    raw = out.root / "gta5.zip"
+    raw.write_bytes(b"PK\x05\x06" + bytes(18))
+    out.before = file_state(out.root)
+    run = run_tool(prepare_raw_tool.main, "--dataset", "gta5", "--raw-root", raw,
+                   "--out", out.root / "prepared", "--image-size", "16", "16", "--quiet")
+    assert_one_clean_line(run, str(raw), "is a file, not a folder")
+    assert_nothing_trusted_left(out.root, out.before)
+
+
+def test_a_folder_given_as_the_params_file_is_named(ws, out):
+    folder = out.root / "params"
+    folder.mkdir()
+    out.before = file_state(out.root)
+    run = _pretrain(ws, out, params=folder)
+    assert_one_clean_line(run, f"parameter file {folder} is a folder, not a file")
+    assert_nothing_trusted_left(out.root, out.before)
+
+
 def test_compare_names_a_dump_that_is_not_json(out):
     dump = out.root / "exps.json"
     dump.write_text("not json {")

@@ -101,5 +101,5 @@ def test_builtin_kinds_are_consistent(name):
         assert table.dtype == np.uint8 and len(table) in (256, 1 << 16)
         used = set(np.unique(table)) - {255}
         assert used and max(used) < get_protocol(protocol).num_classes
-    with pytest.raises(RawDataError, match=f"{name}: raw data folder not found"):
+    with pytest.raises(RawDataError, match=f"{name}: raw data folder /nonexistent/raw not found"):
         kind.find_root("/nonexistent/raw")

@@ -366,6 +366,20 @@ def test_compare_cli_from_json(tmp_path, capsys):
     assert rc == 1 and "nope" in capsys.readouterr().err
 
 
+
+@pytest.mark.parametrize("dump, message", [
+    ({"workspace": {}}, "got dict. Older DVC"),      # DVC 2.x's dict keyed by revision
+    ([1, 2], "no 'rev'"),
+])
+def test_compare_cli_names_a_wrongly_shaped_dump(tmp_path, capsys, dump, message):
+    path = tmp_path / "exps.json"
+    path.write_text(json.dumps(dump))
+    rc = _cli_main()(["--from-json", str(path), "--metric", "m", "--param", "p",
+                      "--out", str(tmp_path / "c.png")])
+    err = capsys.readouterr().err
+    assert rc == 1 and f"{path}: " in err and message in err
+    assert not (tmp_path / "c.png").exists()
+
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_run_exp_show_on_a_real_repo(tmp_path):
     """The installed DVC prints the format experiments_frame parses (baseline commit only)."""

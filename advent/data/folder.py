@@ -27,6 +27,7 @@ from typing import Sequence
 
 from advent.data.layouts import RawSample
 from advent.data.readers import RawDataError
+from advent.io import missing
 
 FOLDER_LAYOUT = ("<root>/images/ (PNG or JPEG) + <root>/labels/ (PNG, same file stem); a target "
                  "root may leave out labels/ and add val/{images,labels}/ and "
@@ -90,7 +91,7 @@ def list_folder(root: str | os.PathLike, splits: Sequence[str] = ("train", "val"
     in split order then by stem; ``label`` is None for unlabelled train images."""
     root = Path(root)
     if not root.is_dir():
-        raise RawDataError(f"folder: root not found: {root} (expected {FOLDER_LAYOUT})")
+        raise RawDataError(f"folder: root {root} {missing(root)} (expected {FOLDER_LAYOUT})")
     unknown = sorted(set(splits) - set(SPLIT_DIRS))
     if unknown:
         raise ValueError(f"folder: splits must be among {', '.join(SPLIT_DIRS)}; got {list(splits)}")

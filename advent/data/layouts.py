@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from advent.data.readers import RawDataError
+from advent.io import missing
 
 GTA5_LAYOUT = ("<root>/images/NNNNN.png and <root>/labels/NNNNN.png (palette PNGs of "
                "Cityscapes label ids)")
@@ -79,14 +80,14 @@ def file_listing(samples: Iterable[RawSample], raw_root: str | os.PathLike) -> l
 
 def _require_dir(path: Path, dataset: str, layout: str) -> Path:
     if not path.is_dir():
-        raise RawDataError(f"{dataset}: missing folder {path} (expected {layout})")
+        raise RawDataError(f"{dataset}: missing folder {path}: {missing(path)} (expected {layout})")
     return path
 
 
 def _require_root(root: str | os.PathLike, dataset: str, layout: str) -> Path:
     root = Path(root)
     if not root.is_dir():
-        raise RawDataError(f"{dataset}: raw root not found: {root} (expected {layout})")
+        raise RawDataError(f"{dataset}: raw root {root} {missing(root)} (expected {layout})")
     return root
 
 
@@ -94,7 +95,7 @@ def read_list_file(list_file: str | os.PathLike) -> list[str]:
     """Sample ids named in a text file, one a line (``#`` comments, blank lines skipped)."""
     path = Path(list_file)
     if not path.is_file():
-        raise RawDataError(f"list file not found: {path}")
+        raise RawDataError(f"list file {path} {missing(path, 'file')}")
     names = []
     for line in path.read_text().splitlines():
         line = line.strip()

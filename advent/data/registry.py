@@ -30,6 +30,7 @@ from advent.data.labels import (CITYSCAPES19_TO_SYNTHIA16, CITYSCAPES_LABEL_ID_T
 from advent.data.layouts import (CITYSCAPES_LAYOUT, GTA5_LAYOUT, SYNTHIA_LAYOUT, RawSample,
                                  list_cityscapes, list_gta5, list_synthia)
 from advent.data.readers import RawDataError, read_index_label, read_raw_label, read_synthia_label
+from advent.io import missing
 
 #: Decodes one label file into (H, W) uint8 train ids, 255 = ignore.
 LabelDecoder = Callable[[str | os.PathLike], np.ndarray]
@@ -162,7 +163,7 @@ class DatasetKind:
         """
         path = Path(path)
         if not path.is_dir():
-            raise RawDataError(f"{self.name}: raw data folder not found: {path} "
+            raise RawDataError(f"{self.name}: raw data folder {path} {missing(path)} "
                                f"(expected {self.layout})")
         frontier = [path]
         for _ in range(max_depth + 1):

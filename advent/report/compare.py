@@ -97,6 +97,19 @@ def _entry_row(entry: Mapping[str, Any], kind: str, baseline: str, group: Mappin
     return {"row": row, "params": params, "metrics": metrics}
 
 
+def check_exp_show(exp_show: Any) -> None:
+    """ValueError unless ``exp_show`` has the shape ``dvc exp show --json`` prints (DVC 3.x):
+    a list of commit records, each with a ``rev``."""
+    if not isinstance(exp_show, list):
+        raise ValueError(
+            "expected the list that `dvc exp show --json` prints (DVC 3.x); got "
+            f"{type(exp_show).__name__}. Older DVC (2.x) printed a dict keyed by revision: upgrade DVC."
+        )
+    for base in exp_show:
+        if not isinstance(base, Mapping) or "rev" not in base:
+            raise ValueError(f"unexpected `dvc exp show --json` entry (no 'rev'): {str(base)[:200]}")
+
+
 def experiments_frame(
     exp_show: Sequence[Mapping[str, Any]],
     include_workspace: bool = False,
@@ -113,15 +126,9 @@ def experiments_frame(
     experiment whose results were then committed as a baseline): the experiment row.
     ``df.attrs["param_columns"]`` / ``df.attrs["metric_columns"]`` list the two kinds.
     """
-    if not isinstance(exp_show, list):
-        raise ValueError(
-            "expected the list that `dvc exp show --json` prints (DVC 3.x); got "
-            f"{type(exp_show).__name__}. Older DVC (2.x) printed a dict keyed by revision: upgrade DVC."
-        )
+    check_exp_show(exp_show)
     parsed: list[dict[str, Any]] = []
     for base in exp_show:
-        if not isinstance(base, Mapping) or "rev" not in base:
-            raise ValueError(f"unexpected `dvc exp show --json` entry (no 'rev'): {str(base)[:200]}")
         base_rev = base["rev"]
         if base_rev == "workspace":
             if include_workspace:
@@ -183,8 +190,13 @@ def read_json_at(repo: str | os.PathLike, rev: str, path: str) -> Any:
 
 
 def load_exp_show(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Read a saved ``dvc exp show --json`` dump."""
-    return read_json(path)
+    """Read a saved ``dvc exp show --json`` dump; a file of another shape is refused by name."""
+    exp_show = read_json(path)
+    try:
+        check_exp_show(exp_show)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    return exp_show
 
 
 def resolve_column(df: pd.DataFrame, name: str) -> str:
@@ -296,7 +308,7 @@ def plot_metric_vs_param(
 
 
 def compare(
-    exp_show: Iterable[Mapping[str, Any]],
+    exp_show: list[Mapping[str, Any]],
     metric: str,
     param: str,
     out_png: str | os.PathLike,
@@ -305,7 +317,7 @@ def compare(
     logx: bool | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """exp-show JSON -> (experiments frame, aggregated points); writes the PNG."""
-    df = experiments_frame(list(exp_show), include_workspace=include_workspace)
+    df = experiments_frame(exp_show, include_workspace=include_workspace)
     if df.empty:
         raise ValueError("`dvc exp show` lists no experiments or commits")
     agg = plot_metric_vs_param(df, metric, param, group_by, out_png, logx=logx)
