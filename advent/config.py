@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -38,6 +39,23 @@ def _yaml_error_message(path: str | os.PathLike, err: Exception) -> str:
     return f"{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")
 
 
+class ParamsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that also reads YAML 1.2 floats such as ``1e-3`` and ``5e-05``
+    (an exponent without a dot), which YAML 1.1 reads as text. DVC reads and writes
+    params.yaml as YAML 1.2: ``dvc exp run -S train.lr_d=5.0e-5`` writes ``5e-05`` back."""
+
+
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str) -> Any:
+    """``text`` read as params.yaml is read (:class:`ParamsLoader`)."""
+    return yaml.load(text, Loader=ParamsLoader)
+
+
 def load_yaml(path: str | os.PathLike) -> dict:
     """The mapping at the top of the YAML file ``path``; a syntax error names the line and
     column, an empty file or one holding a list or a scalar is refused by name."""
@@ -45,7 +63,7 @@ def load_yaml(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise ConfigError(f"parameter file {path} {missing(path, 'file')}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ConfigError(_yaml_error_message(path, err)) from None
     except UnicodeDecodeError as err:
@@ -105,11 +123,6 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         vt = args[1] if args else Any
         return {k: _convert(v, vt, f"{key}.{k}") for k, v in value.items()}
     if tp is float:
-        if isinstance(value, str) and _is_number_text(value):
-            # YAML 1.1 reads 1e-3 (no dot) as text: say so, the type error alone puzzles
-            raise ConfigError(f"{key}: expected a number, got the string {value!r} "
-                              f"(YAML reads an exponent without a dot as text: write "
-                              f"{_with_dot(value)})")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         if not math.isfinite(value):
@@ -128,19 +141,6 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
     raise TypeError(f"{key}: unsupported parameter type {tp!r}")
-
-
-def _is_number_text(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
-def _with_dot(text: str) -> str:
-    """'1e-3' -> '1.0e-3'."""
-    mantissa, _, exponent = text.lower().partition("e")
-    return f"{mantissa if '.' in mantissa else mantissa + '.0'}{'e' + exponent if exponent else ''}"
 
 
 def _join(key: str, name: str) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from advent.cli import run_tool
-from advent.config import ConfigError, from_dict, load_yaml
+from advent.config import ConfigError, from_dict, load_yaml, parse_yaml
 from advent.io import read_json, write_json, write_text
 from advent.params import Params
 from advent.report.compare import read_json_at
@@ -63,7 +63,7 @@ def check_variant(label: str, settings: dict[str, str], seeds: list[int]) -> Non
                 if not isinstance(node, dict):
                     raise SystemExit(f"tune: --variant {label!r}: {key}: no such section in params.yaml")
             try:
-                node[name] = yaml.safe_load(value) if value.strip() else None
+                node[name] = parse_yaml(value) if value.strip() else None
             except yaml.YAMLError:
                 raise SystemExit(f"tune: --variant {label!r}: {key}: {value!r} is not a YAML value") from None
         try:

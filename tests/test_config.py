@@ -208,7 +208,27 @@ def test_inconsistent_values_are_refused_naming_a_key(tmp_path, changes, key):
         load_params(_write(tmp_path, data))
 
 
-def test_exponent_without_a_dot_is_explained(tmp_path):
-    data = _set(_defaults(), "train.lr", "1e-3")
-    with pytest.raises(ConfigError, match=r"train\.lr: .*string '1e-3'.*write 1\.0e-3"):
-        load_params(_write(tmp_path, data))
+def test_exponent_without_a_dot_is_a_number(tmp_path):
+    """YAML 1.2, as DVC reads params.yaml: PyYAML's 1.1 rules would read 1e-3 as text."""
+    path = _write(tmp_path, _set(_defaults(), "train.lr", "1e-3"))
+    assert "lr: 1e-3\n" in path.read_text()
+    assert load_params(path).train.lr == 0.001
+
+
+def test_a_value_dvc_exp_run_set_loads_as_written(tmp_path):
+    """`dvc exp run -S train.lr_d=5.0e-5` rewrites params.yaml with DVC's own function,
+    which writes 5e-05: the stages must read that as the number it is."""
+    from dvc.utils.hydra import apply_overrides
+    path = tmp_path / "params.yaml"
+    path.write_text((ROOT / "params.yaml").read_text())
+    apply_overrides(path, ["train.lr_d=5.0e-5", "train.lr=1e-3"])
+    assert "lr_d: 5e-05" in path.read_text()
+    params = load_params(path)
+    assert params.train.lr_d == 5.0e-5 and params.train.lr == 0.001
+
+
+def test_a_quoted_number_is_still_text(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text((ROOT / "params.yaml").read_text().replace("lr_d: 0.0001", "lr_d: '1e-4'", 1))
+    with pytest.raises(ConfigError, match=r"train\.lr_d: expected a number, got '1e-4'"):
+        load_params(path)

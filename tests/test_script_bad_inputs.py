@@ -99,3 +99,4 @@ def test_tune_refuses_a_bad_variant_before_queueing(tune, capsys, setting, culpr
 
 def test_tune_accepts_a_good_variant(tune):
     tune.check_variant("good", {"train.lr": "0.01", "train.threads": "0"}, [0, 1])
+    tune.check_variant("exponents", {"train.lr": "1e-3", "train.lr_d": "5.0e-5"}, [0])
