@@ -8,7 +8,9 @@ before anything is queued. Run it where the DVC cache holds what dvc.lock lists 
 or with no dvc.lock committed): an experiment restricted to some stages still commits the
 outputs of all the others, and fails on any the cache lacks.
 Writes reports/tuning/NAME.md and reports/tuning/NAME.json ({"runs": [{"variant",
-"seed", "experiment", "mIoU": {method: val mIoU}}], ...}).
+"seed", "experiment", "mIoU": {method: val mIoU}}], ...}). A run that failed or is missing
+is marked "failed": true there, left out of the tables and named under them; the script
+then exits with status 1.
 
     python scripts/tune.py warmup --methods source_only --seeds 0 1 2 \\
         --variant "no warm-up" train.warmup_iterations=0 \\
@@ -30,7 +32,7 @@ from advent.config import ConfigError, from_dict, load_yaml, parse_yaml
 from advent.io import read_json, write_json, write_text
 from advent.params import Params
 from advent.report.compare import read_json_at
-from advent.report.queue import DvcError, finished_experiments, queue_experiment, run_queue
+from advent.report.queue import DvcError, experiment_rows, queue_experiment, run_queue
 from advent.report.results import METHODS
 from advent.report.tuning import tuning_markdown
 
@@ -72,7 +74,7 @@ def check_variant(label: str, settings: dict[str, str], seeds: list[int]) -> Non
             raise SystemExit(f"tune: --variant {label!r}: {err}") from None
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name", help="the comparison's name: reports/tuning/NAME.{md,json}")
     p.add_argument("--variant", nargs="+", action="append", default=[], metavar="LABEL KEY=VALUE",
@@ -120,20 +122,47 @@ def main(argv: list[str] | None = None) -> None:
                 "variants": variants, "runs": runs}
         write_json(out, plan)  # the runs' names, so --collect can re-read them
         plan["wall_seconds"] = round(run_queue(ROOT, args.jobs), 1)
+    failed = score_runs(plan)
+    write_json(out, plan)
+    finished = [r for r in plan["runs"] if not r.get("failed")]
+    note = plan.get("note", "")
+    if failed:
+        note += (" " if note else "") + (
+            "Failed or missing, so left out of the tables: "
+            + ", ".join(f"{r['variant']} seed {r['seed']} (`{r['experiment']}`)" for r in failed)
+            + "; `dvc queue logs NAME` says why.")
+    text = tuning_markdown(plan["title"], plan["command"], plan["variants"], finished,
+                           plan["methods"], note)
+    write_text(out.with_suffix(".md"), text)
+    print(text)
+    if failed:
+        print(f"tune: {len(failed)} of {len(plan['runs'])} runs failed or are missing: "
+              f"{[r['experiment'] for r in failed]} (`dvc queue logs NAME` says why)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def score_runs(plan: dict) -> list[dict]:
+    """Give each run of ``plan`` its val mIoU per method, read at its experiment's commit,
+    or ``failed: true`` when the experiment failed or is missing; the failed runs. Stops
+    when none finished: there is no table to write."""
     try:
-        rows = finished_experiments(ROOT, [r["experiment"] for r in plan["runs"]])
+        rows, failed = experiment_rows(ROOT, [r["experiment"] for r in plan["runs"]])
     except DvcError as err:
         sys.exit(f"tune: {err}")
+    if rows.empty:
+        sys.exit(f"tune: every run failed or is missing: {failed} (`dvc queue logs NAME` says why)")
     rev = dict(zip(rows["name"], rows["rev"]))
     for run in plan["runs"]:
+        run.pop("mIoU", None)
+        run.pop("failed", None)
+        if run["experiment"] in failed:
+            run["failed"] = True
+            continue
         at = rev[run["experiment"]]  # val.json holds {method: {"val": {"mIoU": x, ...}}}
         run["mIoU"] = {m: read_json_at(ROOT, at, f"metrics/{m}/val.json")[m]["val"]["mIoU"]
                        for m in plan["methods"]}
-    write_json(out, plan)
-    text = tuning_markdown(plan["title"], plan["command"], plan["variants"], plan["runs"],
-                           plan["methods"], plan.get("note", ""))
-    write_text(out.with_suffix(".md"), text)
-    print(text)
+    return [r for r in plan["runs"] if r.get("failed")]
 
 
 if __name__ == "__main__":

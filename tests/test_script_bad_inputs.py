@@ -3,8 +3,6 @@ line naming the culprit, no traceback, and nothing written. None of these runs D
 trains: each is refused before that."""
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from tests.stage_runs import ROOT, assert_one_clean_line, run_script
@@ -63,22 +61,6 @@ def test_bn_statistics_check_names_a_model_file_that_is_text(tmp_path):
     assert str(model) in run.last_line or str(tmp_path / "target") in run.last_line
     assert not any(p.suffix == ".json" for p in tmp_path.iterdir())
 
-
-
-@pytest.fixture()
-def tune(monkeypatch):
-    """scripts/tune.py as a module that can queue nothing: a test reaching the queue fails
-    instead of starting real experiments."""
-    spec = importlib.util.spec_from_file_location("tune_script", ROOT / "scripts" / "tune.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a test queued an experiment")
-
-    monkeypatch.setattr(module, "queue_experiment", refuse)
-    monkeypatch.setattr(module, "run_queue", refuse)
-    return module
 
 
 @pytest.mark.parametrize("setting, culprit", [

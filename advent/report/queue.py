@@ -52,14 +52,21 @@ def run_queue(repo: str | os.PathLike, jobs: int, poll_seconds: float = 30.0) ->
             return time.time() - start
 
 
-def finished_experiments(repo: str | os.PathLike, names: Sequence[str]) -> pd.DataFrame:
-    """The rows of :func:`experiments_frame` for ``names``; DvcError naming any that
-    failed or are missing (``dvc queue logs NAME`` tells why)."""
+def experiment_rows(repo: str | os.PathLike, names: Sequence[str]
+                    ) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of :func:`experiments_frame` for those of ``names`` that succeeded, and
+    the names that failed or are missing (sorted)."""
     # All commits: a commit made while the runs went on moves HEAD, and plain `exp show`
     # would no longer list experiments queued on the old one. The names are unique.
     frame = experiments_frame(run_exp_show(repo, all_commits=True))
-    rows = frame[frame["name"].isin(names)]
-    failed = sorted(set(names) - set(rows[rows["state"] == "success"]["name"]))
+    rows = frame[frame["name"].isin(names) & (frame["state"] == "success")]
+    return rows, sorted(set(names) - set(rows["name"]))
+
+
+def finished_experiments(repo: str | os.PathLike, names: Sequence[str]) -> pd.DataFrame:
+    """The rows of :func:`experiments_frame` for ``names``; DvcError naming any that
+    failed or are missing (``dvc queue logs NAME`` tells why)."""
+    rows, failed = experiment_rows(repo, names)
     if failed:
         raise DvcError(f"experiments failed or missing in {Path(repo)}: {failed} "
                        "(see `dvc queue logs NAME`)")
