@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from advent.report.queue import DvcError, output_at, outputs_under
+from advent.report.queue import DvcError, experiment_rows, output_at, outputs_under
 from tests.pipeline_repo import sh
 
 DVC_YAML = """\
@@ -74,3 +74,39 @@ def test_the_files_of_a_tracked_folder_are_listed_as_they_were_at_a_commit(tmp_p
     assert outputs_under(tmp_path, revs[1], "snaps") == ["iter_0.pt", "iter_1.pt", "iter_2.pt"]
     with pytest.raises(DvcError, match="nothing"):
         outputs_under(tmp_path, revs[1], "nothing")
+
+
+PARAMS_DVC_YAML = """\
+stages:
+  score:
+    cmd: python score.py
+    deps: [score.py]
+    params: [train.seed]
+    metrics: [{m.json: {cache: false}}]
+"""
+SCORE_PY = """\
+import json, yaml
+seed = yaml.safe_load(open("params.yaml"))["train"]["seed"]
+assert seed != 7, "seed 7 fails"
+json.dump({"m": seed}, open("m.json", "w"))
+"""
+
+
+def test_experiment_rows_finds_finished_experiments_by_name_with_their_params(tmp_path):
+    """Real `dvc exp run`s: a finished one is found from its git ref with the params it
+    ran with, a failed one (the stage exits 1) and one never run are reported missing."""
+    (tmp_path / "params.yaml").write_text("train:\n  seed: 0\n  lr: 1.0e-3\n")
+    (tmp_path / "score.py").write_text(SCORE_PY)
+    dvc_repo_with_commits(tmp_path, PARAMS_DVC_YAML, "note.txt", ("base",))
+    env = dict(os.environ, DVC_NO_ANALYTICS="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    dvc = [sys.executable, "-m", "dvc"]
+    sh(dvc + ["exp", "run", "-q", "--name", "good", "-S", "train.seed=3", "-S", "train.lr=5.0e-5"],
+       tmp_path, env)
+    with pytest.raises(Exception):
+        sh(dvc + ["exp", "run", "-q", "--name", "bad", "-S", "train.seed=7"], tmp_path, env)
+    rows, failed = experiment_rows(tmp_path, ["good", "bad", "never"])
+    assert failed == ["bad", "never"]
+    assert list(rows["name"]) == ["good"]
+    assert rows.loc[0, "train.seed"] == 3 and rows.loc[0, "train.lr"] == 5.0e-5
+    assert sh(["git", "show", f"{rows.loc[0, 'rev']}:m.json"], tmp_path, env).strip() == '{"m": 3}'

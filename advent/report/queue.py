@@ -5,6 +5,7 @@ commits."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from advent.report.compare import experiments_frame, run_exp_show
+from advent.config import parse_yaml
 
 
 class DvcError(RuntimeError):
@@ -52,19 +53,56 @@ def run_queue(repo: str | os.PathLike, jobs: int, poll_seconds: float = 30.0) ->
             return time.time() - start
 
 
+# DVC keeps a finished experiment as the commit of refs/exps/<baseline, 2 + 38 hex>/<name>;
+# one that failed has no ref.
+_EXPERIMENT_REF = re.compile(r"^refs/exps/[0-9a-f]{2}/[0-9a-f]{38}/(?P<name>[^/]+)$")
+
+
 def experiment_rows(repo: str | os.PathLike, names: Sequence[str]
                     ) -> tuple[pd.DataFrame, list[str]]:
-    """The rows of :func:`experiments_frame` for those of ``names`` that succeeded, and
-    the names that failed or are missing (sorted)."""
-    # All commits: a commit made while the runs went on moves HEAD, and plain `exp show`
-    # would no longer list experiments queued on the old one. The names are unique.
-    frame = experiments_frame(run_exp_show(repo, all_commits=True))
-    rows = frame[frame["name"].isin(names) & (frame["state"] == "success")]
-    return rows, sorted(set(names) - set(rows["name"]))
+    """For those of ``names`` that finished, one row each: ``name``, ``rev`` (the
+    experiment's commit) and params.yaml's values at that commit as dotted columns
+    (``train.seed``, ...); and the names that failed or are missing (sorted).
+
+    Read from git refs, whatever commit each experiment was queued on: `dvc exp show
+    --all-commits` gives the same but reads every commit of the history (minutes)."""
+    listing = subprocess.run(["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps"],
+                             cwd=repo, capture_output=True, text=True)
+    if listing.returncode != 0:
+        raise DvcError(f"git for-each-ref refs/exps failed in {repo}: {listing.stderr.strip()}")
+    revs: dict[str, list[str]] = {}
+    for line in listing.stdout.splitlines():
+        rev, ref = line.split(" ", 1)
+        if (match := _EXPERIMENT_REF.match(ref)) and match["name"] in names:
+            revs.setdefault(match["name"], []).append(rev)
+    if twice := sorted(n for n, found in revs.items() if len(found) > 1):
+        raise DvcError(f"experiment names used more than once in {repo}: {twice}")
+    rows = [{"name": name, "rev": revs[name][0],
+             **_dotted(parse_yaml(_git_show(repo, revs[name][0], "params.yaml")))}
+            for name in names if name in revs]
+    return pd.DataFrame(rows, columns=None if rows else ["name", "rev"]), sorted(set(names) - set(revs))
+
+
+def _git_show(repo: str | os.PathLike, rev: str, path: str) -> str:
+    proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DvcError(f"no {path} at rev {rev} in {repo}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _dotted(mapping: Mapping, prefix: str = "") -> dict[str, object]:
+    """{"train": {"seed": 0}} -> {"train.seed": 0}."""
+    flat: dict[str, object] = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def finished_experiments(repo: str | os.PathLike, names: Sequence[str]) -> pd.DataFrame:
-    """The rows of :func:`experiments_frame` for ``names``; DvcError naming any that
+    """The rows of :func:`experiment_rows` for ``names``; DvcError naming any that
     failed or are missing (``dvc queue logs NAME`` tells why)."""
     rows, failed = experiment_rows(repo, names)
     if failed:
