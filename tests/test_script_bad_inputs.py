@@ -62,7 +62,6 @@ def test_bn_statistics_check_names_a_model_file_that_is_text(tmp_path):
     assert not any(p.suffix == ".json" for p in tmp_path.iterdir())
 
 
-
 @pytest.mark.parametrize("setting, culprit", [
     ("train.lr=abc", "train.lr: expected a number, got 'abc'"),
     ("train.lr=", "train.lr: expected a number, got None"),

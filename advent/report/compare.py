@@ -49,12 +49,13 @@ DEFAULT_PARAMS_FILE = "params.yaml"
 META_COLUMNS = ("name", "rev", "baseline", "kind", "state", "timestamp", "error")
 
 
-def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"seed": 0}} -> {"train.seed": 0}; a list becomes its JSON text."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}.{k}" if prefix else str(k)
         if isinstance(v, Mapping):
-            out.update(_flatten(v, key))
+            out.update(flatten(v, key))
         elif isinstance(v, list):
             out[key] = json.dumps(v)  # hashable, readable in a CSV
         else:
@@ -85,14 +86,14 @@ def _entry_row(entry: Mapping[str, Any], kind: str, baseline: str, group: Mappin
     for file, content in (data.get("params") or {}).items():
         if content.get("error"):
             errors.append(f"{file}: {content['error'].get('type', '')} {content['error'].get('msg', '')}".strip())
-        flat = _flatten(content.get("data") or {})
+        flat = flatten(content.get("data") or {})
         prefix = "" if file == DEFAULT_PARAMS_FILE else f"{file}:"
         params.update({prefix + k: v for k, v in flat.items()})
     metrics: dict[str, Any] = {}
     for file, content in (data.get("metrics") or {}).items():
         if content.get("error") and state not in ("queued", "running"):
             errors.append(f"{file}: {content['error'].get('type', '')} {content['error'].get('msg', '')}".strip())
-        metrics.update({f"{file}:{k}": v for k, v in _flatten(content.get("data") or {}).items()})
+        metrics.update({f"{file}:{k}": v for k, v in flatten(content.get("data") or {}).items()})
     row["error"] = "; ".join(errors) if errors else None
     return {"row": row, "params": params, "metrics": metrics}
 
@@ -176,15 +177,22 @@ def run_exp_show(repo: str | os.PathLike = ".", all_commits: bool = False) -> li
         raise RuntimeError(f"`dvc exp show --json` printed no valid JSON ({err}): {proc.stdout[:300]!r}") from None
 
 
-def read_json_at(repo: str | os.PathLike, rev: str, path: str) -> Any:
-    """The JSON file ``path`` (repository-relative, git-tracked: a ``cache: false``
-    output) as committed at ``rev``, e.g. an experiment's ``rev`` in the frame of
-    :func:`experiments_frame`. RuntimeError naming both when git has no such file."""
+def read_text_at(repo: str | os.PathLike, rev: str, path: str) -> str:
+    """The git-tracked file ``path`` (repository-relative) as committed at ``rev``.
+    RuntimeError naming both when git has no such file."""
     proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"no {path} at rev {rev} in {repo}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def read_json_at(repo: str | os.PathLike, rev: str, path: str) -> Any:
+    """The JSON file ``path`` (git-tracked: a ``cache: false`` output) as committed at
+    ``rev``, e.g. an experiment's ``rev`` in the frame of :func:`experiments_frame`.
+    RuntimeError naming both when git has no such file."""
+    text = read_text_at(repo, rev, path)
     try:
-        return json.loads(proc.stdout)
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} at rev {rev}: not valid JSON ({err})") from None
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from advent.config import parse_yaml
+from advent.report.compare import flatten, read_text_at
 
 
 class DvcError(RuntimeError):
@@ -77,28 +78,14 @@ def experiment_rows(repo: str | os.PathLike, names: Sequence[str]
             revs.setdefault(match["name"], []).append(rev)
     if twice := sorted(n for n, found in revs.items() if len(found) > 1):
         raise DvcError(f"experiment names used more than once in {repo}: {twice}")
-    rows = [{"name": name, "rev": revs[name][0],
-             **_dotted(parse_yaml(_git_show(repo, revs[name][0], "params.yaml")))}
-            for name in names if name in revs]
+    rows = []
+    for name in (n for n in names if n in revs):
+        try:
+            params = parse_yaml(read_text_at(repo, revs[name][0], "params.yaml"))
+        except RuntimeError as err:
+            raise DvcError(str(err)) from None
+        rows.append({"name": name, "rev": revs[name][0], **flatten(params)})
     return pd.DataFrame(rows, columns=None if rows else ["name", "rev"]), sorted(set(names) - set(revs))
-
-
-def _git_show(repo: str | os.PathLike, rev: str, path: str) -> str:
-    proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise DvcError(f"no {path} at rev {rev} in {repo}: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def _dotted(mapping: Mapping, prefix: str = "") -> dict[str, object]:
-    """{"train": {"seed": 0}} -> {"train.seed": 0}."""
-    flat: dict[str, object] = {}
-    for key, value in mapping.items():
-        if isinstance(value, Mapping):
-            flat.update(_dotted(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def finished_experiments(repo: str | os.PathLike, names: Sequence[str]) -> pd.DataFrame:
