@@ -36,6 +36,7 @@ TINY = {
     ("data", "synthetic"): dict(height=32, width=64, source_train=8, target_train=8,
                                 target_val=4, target_test=4),
     ("model",): dict(width=4),
+    ("init",): dict(weights="", layout="auto"),  # params.yaml's init is for width 16
     ("train",): dict(batch_size=4, checkpoint_every=1, log_every=1, snapshot_every=1),
     ("pretrain",): dict(iterations=2),
     ("oracle",): dict(iterations=2),
