@@ -11,8 +11,10 @@ N)`` lowest scores, as IntraDA; hard = the rest.
 The ranked dataset (:func:`rank_dataset`) is a prepared dataset with two splits:
 "easy", the easy images with their pseudo-labels (``argmax``: every pixel, IntraDA's;
 or ``class_balanced``: advent.pseudo's selection, thresholds from the easy images), and
-"hard", the hard images without labels. Both label kinds are scored against the target
-train ground truth when it exists: a diagnostic only, it never reaches training.
+"hard", the hard images without labels. Both label kinds, and the scoring model's mIoU
+on each split, are scored against the target train ground truth when it exists: a
+diagnostic only (how much harder the hard split is: the room intra-domain adaptation
+has), it never reaches training.
 """
 from __future__ import annotations
 
@@ -26,9 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from advent.data.labels import IGNORE_INDEX, Protocol
+from advent.data.labels import IGNORE_INDEX, NO_TARGET_LABELS, Protocol
 from advent.data.prepared import PreparedDataset, PreparedWriter
 from advent.losses import self_information
+from advent.metrics import ConfusionMatrix, summarize
 from advent.params import RankParams
 from advent.predict import ensemble_logits, iterate_predictions
 from advent.pseudo import BINS, ConfidenceHistogram, LabelTally, select_pseudo_labels
@@ -134,17 +137,20 @@ def _stored(scratch: Path, index: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass(frozen=True)
 class RankResult:
-    """A ranking, the class-balanced thresholds of its easy split, and per label kind
-    the coverage and accuracy of the easy split's pseudo-labels."""
+    """A ranking, the class-balanced thresholds of its easy split, per label kind the
+    coverage and accuracy of the easy split's pseudo-labels, and per split the scoring
+    model's mIoU (%, or "no target labels")."""
 
     ranking: Ranking
     thresholds: np.ndarray
     labels: dict[str, dict[str, float | str]]
+    split_miou: dict[str, float | str | None]
 
     def metrics(self) -> dict:
         """The DVC metrics, under one key (``dvc exp show``: ``rank.argmax.accuracy``)."""
         r = self.ranking
-        split = {name: {"images": len(part), "mean_score": float(np.mean(scores))}
+        split = {name: {"images": len(part), "mean_score": float(np.mean(scores)),
+                        "mIoU": self.split_miou[name]}
                  for name, part, scores in (("easy", r.easy, r.scores[: r.n_easy]),
                                             ("hard", r.hard, r.scores[r.n_easy:]))}
         return {"rank": {**split, **self.labels}}
@@ -166,6 +172,7 @@ def rank_dataset(models: Sequence[nn.Module], target: PreparedDataset, out: str 
             hist.update(*_stored(scratch, i))
         thresholds = hist.thresholds(cfg.fraction, cfg.max_threshold)
         tallies = {kind: LabelTally() for kind in LABEL_KINDS}
+        confusion = {split: ConfusionMatrix(target.protocol.num_classes) for split in ("easy", "hard")}
         meta = {**(extra_meta or {}), "easy_fraction": cfg.easy_fraction, "labels": cfg.labels,
                 "rare_class_normaliser": cfg.rare_class_normaliser, "fraction": cfg.fraction,
                 "max_threshold": cfg.max_threshold, "thresholds": thresholds.tolist()}
@@ -180,13 +187,17 @@ def rank_dataset(models: Sequence[nn.Module], target: PreparedDataset, out: str 
                                                                 thresholds).numpy()}
                 for kind, labels in kinds.items():
                     tallies[kind].update(labels, truth)
+                confusion["easy"].update(predicted, truth)
                 writer.add("easy", target.ids[i], image, kinds[cfg.labels])
             for i in ranking.hard:
-                image, _ = target.read_arrays(i)
+                image, truth = target.read_arrays(i)
+                confusion["hard"].update(_stored(scratch, i)[1], truth)
                 writer.add("hard", target.ids[i], image,
                            np.full(image.shape[:2], IGNORE_INDEX, dtype=np.uint8))
+    split_miou = {split: summarize(m.matrix, target.protocol)["mIoU"] if target.labelled
+                  else NO_TARGET_LABELS for split, m in confusion.items()}
     return RankResult(ranking, thresholds,
-                      {kind: t.result(target.labelled) for kind, t in tallies.items()})
+                      {kind: t.result(target.labelled) for kind, t in tallies.items()}, split_miou)
 
 
 @torch.no_grad()

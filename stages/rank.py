@@ -7,9 +7,10 @@ trained on another label protocol is refused.
 
 Writes a prepared dataset --out (split "easy": the easy images with their pseudo-labels,
 rank.labels; split "hard": the hard images, unlabelled), the ranking --ranking (image
-ids by ascending score, with their split), the DVC metrics --stats (per split its size
-and mean score; coverage and accuracy of argmax and class-balanced labels on the easy
-split against the target train ground truth, a diagnostic only) and the figure --figure.
+ids by ascending score, with their split), the DVC metrics --stats (per split its size,
+mean score and the scoring model's mIoU; coverage and accuracy of argmax and
+class-balanced labels on the easy split; both against the target train ground truth, a
+diagnostic only) and the figure --figure.
 Reads params: rank, train.{device,threads,cpu_capability}.
 """
 from __future__ import annotations

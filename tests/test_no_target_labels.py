@@ -129,3 +129,15 @@ def test_a_stage_skipped_once_trains_afresh_when_labels_come(world, tmp_path):
     train_and_save("oracle", params, 1, PreparedDataset(world["source"], "train"), None, out)
     model = read_model_file(out / "model.pt")
     assert model["classes"][2] == {"name": "thing", "color": [200, 0, 0]}
+
+
+def test_the_ranking_says_no_target_labels_for_its_diagnostics(world, tmp_path):
+    from advent.params import RankParams
+    from advent.ranking import rank_dataset
+    target = PreparedDataset(world["target"], "train")
+    cfg = RankParams(easy_fraction=0.5, labels="argmax", fraction=0.5, max_threshold=0.9, batch_size=2)
+    stats = rank_dataset([load_segmenter(world["model"])[0]], target, tmp_path / "ranked", cfg,
+                         CPU).metrics()["rank"]
+    assert stats["easy"]["images"] == 2 and stats["hard"]["images"] == 2
+    assert stats["easy"]["mIoU"] == stats["hard"]["mIoU"] == "no target labels"
+    assert stats["argmax"] == {"coverage": 1.0, "accuracy": "no target labels"}

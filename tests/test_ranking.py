@@ -20,6 +20,7 @@ from torch import nn
 
 from advent.data.labels import IGNORE_INDEX, get_protocol
 from advent.data.prepared import PreparedDataset, PreparedWriter
+from advent.metrics import ConfusionMatrix, summarize
 from advent.params import RankParams
 from advent.pseudo import pseudo_label_dataset
 from advent.ranking import (
@@ -137,6 +138,13 @@ def test_ranking_order_split_and_easy_pseudo_labels(target, tmp_path, labels):
     assert stats["argmax"] == {"coverage": 1.0, "accuracy": pytest.approx((scored - wrong) / scored)}
     assert stats["easy"]["images"] == 3 and stats["hard"]["images"] == 4
     assert stats["easy"]["mean_score"] < stats["hard"]["mean_score"]
+    # the scoring model's mIoU on each split: its argmax (red // 10) against the truth
+    for split, ids in (("easy", order[:3]), ("hard", order[3:])):
+        matrix = ConfusionMatrix(C)
+        for image_id in ids:
+            matrix.update(truth[image_id][0][..., 0] // 10, truth[image_id][1])
+        assert stats[split]["mIoU"] == pytest.approx(summarize(matrix.matrix, get_protocol("cityscapes19"))["mIoU"])
+    assert stats["easy"]["mIoU"] != stats["hard"]["mIoU"]
     # class-balanced: the pseudo_label stage's selection on a dataset of the easy images alone
     with PreparedWriter(tmp_path / "easy_only", "easy", "cityscapes19", (H, W)) as writer:
         for image_id in order[:3]:

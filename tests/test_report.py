@@ -410,3 +410,17 @@ def test_run_exp_show_on_a_real_repo(tmp_path):
     assert read_json_at(tmp_path, df.loc[0, "rev"], "metrics/advent.json") == {"mIoU": 41.5}
     with pytest.raises(RuntimeError, match="no metrics/none.json at rev"):
         read_json_at(tmp_path, df.loc[0, "rev"], "metrics/none.json")
+
+
+def test_the_ranking_section_gives_each_splits_miou_or_says_why_not():
+    from advent.report.results import ranking_section
+    def stats(easy, hard, accuracy):
+        return {"rank": {"easy": {"images": 3, "mean_score": 0.07, "mIoU": easy},
+                         "hard": {"images": 2, "mean_score": 0.12, "mIoU": hard},
+                         "argmax": {"coverage": 1.0, "accuracy": accuracy},
+                         "class_balanced": {"coverage": 0.8, "accuracy": accuracy}}}
+    text = "\n".join(ranking_section(stats(30.04, 27.91, 0.785)))
+    assert "on the easy images: 30.0, on the hard: 27.9" in text
+    assert "| argmax (IntraDA) | 100.0% | 78.5% |" in text
+    text = "\n".join(ranking_section(stats("no target labels", "no target labels", "no target labels")))
+    assert "on the easy images: no target labels, on the hard: no target labels" in text

@@ -176,6 +176,11 @@ def _percent(value: Any) -> str:
     return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else str(value)
 
 
+def _miou(value: Any) -> str:
+    """An mIoU in percent, or the string it is ("no target labels")."""
+    return f"{value:.1f}" if isinstance(value, (int, float)) else str(value)
+
+
 def ranking_section(rank: Mapping[str, Any]) -> list[str]:
     """The entropy ranking's lines (``rank``: the rank stage's metrics, ``{"rank": {"easy",
     "hard", "argmax", "class_balanced"}}``): the split and both kinds of easy-split labels."""
@@ -187,8 +192,9 @@ def ranking_section(rank: Mapping[str, Any]) -> list[str]:
     return ["## Entropy ranking (IntraDA)", "",
             f"Target train split by mean normalised entropy: {easy['images']} easy images "
             f"(mean score {easy['mean_score']:.4f}), {hard['images']} hard "
-            f"({hard['mean_score']:.4f}). Pseudo-labels of the easy images against the "
-            f"(unused) ground truth:", "",
+            f"({hard['mean_score']:.4f}). The ranking model's mIoU against the (unused) "
+            f"ground truth, on the easy images: {_miou(easy['mIoU'])}, on the hard: "
+            f"{_miou(hard['mIoU'])}. Pseudo-labels of the easy images:", "",
             "| labels | coverage | accuracy |", "|---|---:|---:|", *rows, "",
             "![entropy ranking](ranking.png)", ""]
 
