@@ -183,7 +183,8 @@ def _miou(value: Any) -> str:
 
 def ranking_section(rank: Mapping[str, Any]) -> list[str]:
     """The entropy ranking's lines (``rank``: the rank stage's metrics, ``{"rank": {"easy",
-    "hard", "argmax", "class_balanced"}}``): the split and both kinds of easy-split labels."""
+    "hard", "argmax", "class_balanced"}}``): the split, the ranking model's mIoU on each
+    part, and both kinds of easy-split labels."""
     stats = rank["rank"]
     easy, hard = stats["easy"], stats["hard"]
     rows = [f"| {name} | {_percent(stats[kind]['coverage'])} | {_percent(stats[kind]['accuracy'])} |"
