@@ -231,9 +231,7 @@ def results_markdown(results: MethodResults, pseudo: Mapping[str, Any] | None = 
         accuracy = stats["accuracy"]
         lines += ["## Pseudo-labels", "",
                   f"Selected {100 * stats['coverage']:.1f}% of target-train pixels; "
-                  f"their accuracy against the (unused) ground truth: "
-                  + (f"{100 * accuracy:.1f}%." if isinstance(accuracy, (int, float))
-                     else f"{accuracy}."), ""]
+                  f"their accuracy against the (unused) ground truth: {_percent(accuracy)}.", ""]
     if rank is not None:
         lines += ranking_section(rank)
     lines += ["## Figures", "", f"Every figure shows the models reported above ({selection}).", "",
