@@ -10,7 +10,7 @@ from typing import Literal
 import torch
 
 from advent.data.labels import same_classes
-from advent.data.prepared import PreparedDataset, class_histogram
+from advent.data.prepared import PreparedDataset, PreparedUnion, class_histogram
 from advent.losses import ClassRatioPrior
 from advent.methods import AdvEnt, MinEnt, Objective, SelfTraining, SourceOnly
 from advent.models import Discriminator, build_segmenter
@@ -39,7 +39,7 @@ def method_section(method: Method, params: Params
 
 
 def build_objective(method: Method, params: Params, num_classes: int,
-                    source: PreparedDataset | None = None) -> Objective:
+                    source: PreparedDataset | PreparedUnion | None = None) -> Objective:
     """The method's objective with its hyper-parameters from ``params``.
 
     ``source`` is needed only when the class-ratio prior is on (its class histogram).
@@ -69,7 +69,7 @@ def build_objective(method: Method, params: Params, num_classes: int,
 
 
 def train_and_save(method: Method, params: Params, iterations: int,
-                   source: PreparedDataset, target: PreparedDataset | None,
+                   source: PreparedDataset | PreparedUnion, target: PreparedDataset | None,
                    out_dir: Path, init_model: Path | None = None,
                    log: LogFn | None = None, warmup_iterations: int | None = None) -> None:
     """Start from ``init_model`` (a model file) or else a new network initialised from

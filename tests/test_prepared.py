@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from advent.data.prepared import PreparedDataset, PreparedWriter, class_histogram, read_meta
+from advent.data.prepared import (PreparedDataset, PreparedUnion, PreparedWriter, class_histogram,
+                                  read_meta)
 from advent.io import atomic_path, write_json, write_text
 
 
@@ -123,3 +124,36 @@ def test_atomic_path_never_puts_a_file_in_place_of_a_folder(tmp_path):
         tmp.mkdir()
         (tmp / "new.txt").write_text("new")
     assert [f.name for f in folder.iterdir()] == ["new.txt"]
+
+
+def _toy(root, rng, count, protocol="cityscapes19", size=(8, 12)):
+    samples = {}
+    with PreparedWriter(root, "toy", protocol, size) as w:
+        for i in range(count):
+            samples[f"{root.name}{i}"] = _sample(rng, *size)
+            w.add("train", f"{root.name}{i}", *samples[f"{root.name}{i}"])
+    return PreparedDataset(root, "train"), list(samples.values())
+
+
+def test_union_reads_its_parts_in_order(tmp_path, rng):
+    """IntraDA's labelled side with intrada.with_source: the source, then the easy split."""
+    first, first_samples = _toy(tmp_path / "a", rng, 3)
+    second, second_samples = _toy(tmp_path / "b", rng, 2)
+    union = PreparedUnion([first, second])
+    assert len(union) == 5 and union.root == second.root and union.image_size == (8, 12)
+    for k, (image, label) in enumerate(first_samples + second_samples):
+        got_image, got_label, _ = union[k]
+        np.testing.assert_array_equal(got_image.permute(1, 2, 0).numpy(), image)
+        np.testing.assert_array_equal(got_label.numpy(), label)
+    np.testing.assert_array_equal(class_histogram(union),
+                                  class_histogram(first) + class_histogram(second))
+
+
+def test_union_refuses_parts_that_cannot_share_a_batch(tmp_path, rng):
+    first, _ = _toy(tmp_path / "a", rng, 1)
+    other_size, _ = _toy(tmp_path / "b", rng, 1, size=(8, 16))
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'a'}.*\(8, 12\).*{tmp_path / 'b'}.*\(8, 16\)"):
+        PreparedUnion([first, other_size])
+    other_classes, _ = _toy(tmp_path / "c", rng, 1, protocol="synthia16")
+    with pytest.raises(ValueError, match="label different classes"):
+        PreparedUnion([first, other_classes])

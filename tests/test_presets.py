@@ -69,6 +69,7 @@ PAPER_GTA5 = {
     "rank.labels": "argmax",
     "rank.batch_size": 1,
     "intrada.start_from": "init",
+    "intrada.with_source": False,
     "intrada.iterations": 120_000,
     "intrada.lambda_adv_main": 1e-3,
     "intrada.lambda_adv_aux": 2e-4,

@@ -205,10 +205,23 @@ def test_rank_and_intrada_stages_on_tiny_inputs(tmp_path):
     assert set(stats) == {"easy", "hard", "argmax", "class_balanced"}
     assert stats["argmax"]["coverage"] == 1.0 and 0 <= stats["argmax"]["accuracy"] <= 1
     assert (tmp_path / "ranking.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    run = run_script("stages/intrada.py", "--params", params_file, "--ranked", tmp_path / "ranked",
-                     "--init", tmp_path / "models/advent/model.pt", "--out", tmp_path / "intrada",
-                     "--live", tmp_path / "dvclive")
+    intrada = ("stages/intrada.py", "--ranked", tmp_path / "ranked",
+               "--init", tmp_path / "models/advent/model.pt", "--live", tmp_path / "dvclive")
+    run = run_script(*intrada, "--params", params_file, "--out", tmp_path / "intrada",
+                     "--source", tmp_path / "absent")  # with_source false: never read
     assert run.status == 0, run.stderr
     model = torch.load(tmp_path / "intrada/model.pt", weights_only=True)
     assert model["info"]["method"] == "intrada" and model["info"]["iteration"] == 2
     assert model["info"]["method_params"]["start_from"] == params.intrada.start_from
+    assert model["info"]["method_params"]["with_source"] is False
+
+    with_source = write_params(tmp_path / "with_source.yaml", **{"intrada.with_source": True})
+    run = run_script(*intrada, "--params", with_source, "--out", tmp_path / "intrada_src",
+                     "--source", tmp_path / "absent")
+    assert run.status == 1 and str(tmp_path / "absent") in run.last_line
+    assert not (tmp_path / "intrada_src/model.pt").exists()
+    run = run_script(*intrada, "--params", with_source, "--out", tmp_path / "intrada_src",
+                     "--source", tmp_path / "source")
+    assert run.status == 0, run.stderr
+    model = torch.load(tmp_path / "intrada_src/model.pt", weights_only=True)
+    assert model["info"]["method_params"]["with_source"] is True

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from advent.data.labels import Protocol, as_protocol, protocol_from_record, protocol_record
+from advent.data.labels import (Protocol, as_protocol, protocol_from_record, protocol_record,
+                                same_classes)
 from advent.io import atomic_path, read_json, write_json
 
 FORMAT = "advent-prepared-v1"
@@ -306,11 +307,35 @@ class PreparedDataset(torch.utils.data.Dataset):
         return state
 
 
-def class_histogram(dataset: PreparedDataset) -> np.ndarray:
-    """(num_classes,) pixel counts of each train id over the split (ignore excluded)."""
+class PreparedUnion(torch.utils.data.ConcatDataset):
+    """Labelled splits read as one, in the order given (items as PreparedDataset's, the
+    index within its own split); e.g. the labelled source beside pseudo-labelled target
+    images. The splits share one class list, image size and label size, so their items
+    batch together; ``protocol``, ``image_size`` and ``root`` are the last split's."""
+
+    def __init__(self, parts: Sequence[PreparedDataset]) -> None:
+        last = parts[-1]
+        for part in parts[:-1]:
+            if not same_classes(part.protocol, last.protocol):
+                raise ValueError(f"{part.root} ({part.protocol.name}) and {last.root} "
+                                 f"({last.protocol.name}) label different classes")
+            if (part.image_size, part.label_size) != (last.image_size, last.label_size):
+                raise ValueError(
+                    f"{part.root} split {part.split!r} has images {part.image_size} / labels "
+                    f"{part.label_size} but {last.root} split {last.split!r} has "
+                    f"{last.image_size} / {last.label_size}: their items cannot share a batch")
+        super().__init__(parts)
+        self.parts = list(parts)
+        self.protocol, self.image_size, self.root = last.protocol, last.image_size, last.root
+        self.meta = {"union": [{"split": p.split, **p.meta} for p in parts]}
+
+
+def class_histogram(dataset: PreparedDataset | PreparedUnion) -> np.ndarray:
+    """(num_classes,) pixel counts of each train id over the split(s) (ignore excluded)."""
     counts = np.zeros(dataset.protocol.num_classes, dtype=np.int64)
-    for i in range(len(dataset)):
-        _, label = dataset.read_arrays(i)
-        counts += np.bincount(label.ravel(), minlength=256)[: len(counts)]
+    for part in dataset.parts if isinstance(dataset, PreparedUnion) else [dataset]:
+        for i in range(len(part)):
+            _, label = part.read_arrays(i)
+            counts += np.bincount(label.ravel(), minlength=256)[: len(counts)]
     return counts
 

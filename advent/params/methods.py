@@ -139,9 +139,12 @@ class IntraDAParams(AdvEntParams):
 
     start_from: ``init`` trains from ``init.weights`` (IntraDA: the ImageNet init);
     ``advent`` fine-tunes the adapted AdvEnt model (models/advent).
+    with_source: the labelled source train split joins the easy split as the labelled
+    side (not in IntraDA, which trains on the easy split's pseudo-labels alone).
     """
 
     start_from: Literal["init", "advent"] = "init"  # type: ignore[assignment]
+    with_source: bool = False
 
 
 @dataclass(frozen=True)
