@@ -2,7 +2,7 @@
 table every claim of the README rests on.
 
 Each run is one `dvc exp run --queue -S train.seed=S -S train.threads=T
--S train.cpu_capability=K`, all started with `dvc queue start -j JOBS`. A float setting
+-S train.cpu_capability=K` (plus any --set KEY=VALUE), all started with `dvc queue start -j JOBS`. A float setting
 is a thread count and a CPU kernel set: `2:avx2` makes an AVX-512 machine compute the
 way an AVX2 machine with two threads does (`2:default` does the same for an AVX2 one).
 Both are parameters, so `dvc exp show` lists them; the threads, kernel set and CPU each
@@ -19,6 +19,7 @@ restricted the runs to some stages}
 
     python scripts/robustness.py                                  # 5 seeds x 2 settings
     python scripts/robustness.py --seeds 0 1 --settings 1:native --jobs 2
+    python scripts/robustness.py --set intrada.with_source=true   # a candidate default
     python scripts/robustness.py --collect NAME [NAME ...]        # re-read finished runs
     python scripts/robustness.py --collect NAME ... --split val --out reports/tuning/X.md
     python scripts/robustness.py --render reports/tuning/X.json   # rewrite X.md from X.json
@@ -43,7 +44,8 @@ from pathlib import Path
 from advent.cli import run_tool
 from advent.io import read_json, write_json, write_text
 from advent.report.compare import read_json_at
-from advent.report.queue import DvcError, finished_experiments, queue_experiment, run_queue
+from advent.report.queue import (DvcError, check_settings, finished_experiments, parse_settings,
+                                 queue_experiment, run_queue)
 from advent.report.results import METHODS, method_label
 from advent.report.robustness import (check_targets, robustness_markdown, spread_sources,
                                       summarize_runs)
@@ -68,14 +70,14 @@ def lower_kernels() -> str:
     return "avx2" if torch.backends.cpu.get_cpu_capability().lower() == "avx512" else "default"
 
 
-def queue(seeds: list[int], settings: list[tuple[int, str]]) -> list[str]:
+def queue(seeds: list[int], settings: list[tuple[int, str]], extra: dict[str, str]) -> list[str]:
     stamp = int(time.time())
     names = []
     for seed in seeds:
         for threads, kernels in settings:
             name = f"rob-s{seed}-t{threads}-{kernels}-{stamp}"
             queue_experiment(ROOT, name, {"train.seed": seed, "train.threads": threads,
-                                          "train.cpu_capability": kernels})
+                                          "train.cpu_capability": kernels, **extra})
             names.append(name)
     return names
 
@@ -162,6 +164,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="float settings (default: 1:native and 2:avx2 on an AVX-512 CPU, "
                         "else 1:native and 2:default)")
     p.add_argument("--jobs", type=int, default=2, help="queue workers running at once (default 2)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="extra",
+                   help="params every queued run also sets, as `dvc exp run -S` (the table of "
+                        "a candidate default before it becomes one)")
     p.add_argument("--collect", nargs="+", metavar="NAME",
                    help="queue nothing: re-read these finished experiments")
     p.add_argument("--split", choices=("test", "val"), default="test",
@@ -180,6 +185,15 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.methods and not args.collect:
         p.error("--methods goes with --collect: a queued run scores every method")
+    if args.extra and args.collect:
+        p.error("--set goes with queued runs, not --collect")
+    try:
+        extra = parse_settings(args.extra)
+        if axes := sorted(set(extra) & {"train.seed", "train.threads", "train.cpu_capability"}):
+            raise ValueError(f"{axes[0]} is the table's own axis (--seeds, --settings)")
+        check_settings(ROOT / "params.yaml", extra, args.seeds)
+    except ValueError as err:
+        p.error(f"--set: {err}")
     # Gains pair with source-only, so it is always read.
     methods = (list(dict.fromkeys(["source_only", *args.methods])) if args.methods
                else [m for m in METHODS if (ROOT / "metrics" / m).is_dir()])
@@ -189,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.collect:
             names = args.collect
         else:
-            names = queue(args.seeds, args.settings or [(1, "native"), (2, lower_kernels())])
+            names = queue(args.seeds, args.settings or [(1, "native"), (2, lower_kernels())], extra)
             elapsed = run_queue(ROOT, args.jobs)
         runs, selection, methods = collect(names, methods, args.split)
     except DvcError as err:

@@ -25,14 +25,11 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from advent.cli import run_tool
-from advent.config import ConfigError, from_dict, load_yaml, parse_yaml
 from advent.io import read_json, write_json, write_text
-from advent.params import Params
 from advent.report.compare import read_json_at
-from advent.report.queue import DvcError, experiment_rows, queue_experiment, run_queue
+from advent.report.queue import (DvcError, check_settings, experiment_rows, parse_settings,
+                                 queue_experiment, run_queue)
 from advent.report.results import METHODS
 from advent.report.tuning import tuning_markdown
 
@@ -41,37 +38,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def parse_variant(tokens: list[str]) -> tuple[str, dict[str, str]]:
     label, *pairs = tokens
-    settings = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"tune: --variant {label!r}: expected key=value, got {pair!r}")
-        settings[key] = value
-    return label, settings
+    try:
+        return label, parse_settings(pairs)
+    except ValueError as err:
+        raise SystemExit(f"tune: --variant {label!r}: {err}") from None
 
 
 def check_variant(label: str, settings: dict[str, str], seeds: list[int]) -> None:
-    """Refuse a variant whose params.yaml would be refused, before anything is queued: a
-    queued run with a bad value fails only when a worker reaches it. Each seed's params
-    are checked as queued (``train.seed``, then the variant's keys), values read as YAML
-    as `dvc exp run -S` reads them."""
-    data = load_yaml(ROOT / "params.yaml")
-    for seed in seeds:
-        for key, value in {"train.seed": str(seed), **settings}.items():
-            *sections, name = key.split(".")
-            node = data
-            for section in sections:
-                node = node.get(section) if isinstance(node, dict) else None
-                if not isinstance(node, dict):
-                    raise SystemExit(f"tune: --variant {label!r}: {key}: no such section in params.yaml")
-            try:
-                node[name] = parse_yaml(value) if value.strip() else None
-            except yaml.YAMLError:
-                raise SystemExit(f"tune: --variant {label!r}: {key}: {value!r} is not a YAML value") from None
-        try:
-            from_dict(Params, data)
-        except ConfigError as err:
-            raise SystemExit(f"tune: --variant {label!r}: {err}") from None
+    """Refuse a variant whose params.yaml would be refused, before anything is queued
+    (advent.report.queue.check_settings)."""
+    try:
+        check_settings(ROOT / "params.yaml", settings, seeds)
+    except ValueError as err:
+        raise SystemExit(f"tune: --variant {label!r}: {err}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
-"""scripts/robustness.py reading finished experiments back: which split, which methods.
-The experiments are faked (their rows and their metrics files at a commit), so this runs
-without DVC."""
+"""scripts/robustness.py queueing experiments (what each one sets) and reading finished
+ones back (which split, which methods). The experiments are faked (their rows and their
+metrics files at a commit), so this runs without DVC."""
 from __future__ import annotations
 
 import importlib.util
@@ -86,3 +86,13 @@ def test_render_refuses_a_file_that_is_not_a_record(tmp_path):
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1 and f"--render {path}: not a robustness record, it has no key 'runs'" in result.stderr
     assert not (tmp_path / "other.md").exists()
+
+
+def test_queue_sets_each_runs_axes_and_the_extra_params(robustness, monkeypatch):
+    queued = {}
+    monkeypatch.setattr(robustness, "queue_experiment",
+                        lambda root, name, settings: queued.__setitem__(name, settings))
+    names = robustness.queue([0, 1], [(1, "native"), (2, "avx2")], {"intrada.with_source": "true"})
+    assert len(names) == len(queued) == 4 and names[0].startswith("rob-s0-t1-native-")
+    assert queued[names[3]] == {"train.seed": 1, "train.threads": 2, "train.cpu_capability": "avx2",
+                                "intrada.with_source": "true"}

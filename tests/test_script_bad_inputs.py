@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stage_runs import ROOT, assert_one_clean_line, run_script
+from tests.stage_runs import ROOT, assert_one_clean_line, file_state, run_script
 
 
 @pytest.mark.parametrize("content, culprit", [
@@ -21,6 +21,19 @@ def test_render_refuses_what_is_not_a_record(tmp_path, content, culprit):
     run = run_script("scripts/robustness.py", "--render", path)
     assert_one_clean_line(run, f"--render {path}", culprit)
     assert not path.with_suffix(".md").exists()
+
+
+@pytest.mark.parametrize("setting, culprit", [
+    ("intrada.with_source=maybe", "intrada.with_source"),
+    ("intrada.nokey=1", "unknown parameter intrada.nokey"),
+    ("train.seed=3", "train.seed is the table's own axis"),
+    ("intrada.with_source", "expected key=value"),
+])
+def test_robustness_refuses_a_bad_set_before_queueing(setting, culprit):
+    before = file_state(ROOT / "reports")
+    run = run_script("scripts/robustness.py", "--set", setting)
+    assert run.status == 2 and f"--set: {culprit}" in run.last_line, run.stderr
+    assert file_state(ROOT / "reports") == before
 
 
 def test_tune_collect_of_a_name_never_queued_says_so():

@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
-from advent.config import parse_yaml
+from advent.config import ConfigError, from_dict, load_yaml, parse_yaml
+from advent.params import Params
 from advent.report.compare import flatten, read_text_at
 
 
@@ -29,6 +31,43 @@ def dvc(repo: str | os.PathLike, *args: str) -> str:
     if result.returncode != 0:
         raise DvcError(f"dvc {' '.join(args)} failed in {repo}:\n{result.stdout}\n{result.stderr}")
     return result.stdout
+
+
+def parse_settings(pairs: Sequence[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings, as ``dvc exp run -S`` takes them, as a mapping; ValueError
+    naming a string that is not one."""
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {pair!r}")
+        settings[key] = value
+    return settings
+
+
+def check_settings(params_file: str | os.PathLike, settings: Mapping[str, str],
+                   seeds: Sequence[int]) -> None:
+    """Refuse settings that would make ``params_file`` invalid, before anything is queued:
+    a queued run with a bad value fails only when a worker reaches it. Each seed's params
+    are checked as queued (``train.seed``, then ``settings``), values read as YAML as
+    ``dvc exp run -S`` reads them. ValueError naming the key."""
+    data = load_yaml(params_file)
+    for seed in seeds:
+        for key, value in {"train.seed": str(seed), **settings}.items():
+            *sections, name = key.split(".")
+            node = data
+            for section in sections:
+                node = node.get(section) if isinstance(node, dict) else None
+                if not isinstance(node, dict):
+                    raise ValueError(f"{key}: no such section in {Path(params_file).name}")
+            try:
+                node[name] = parse_yaml(value) if value.strip() else None
+            except yaml.YAMLError:
+                raise ValueError(f"{key}: {value!r} is not a YAML value") from None
+        try:
+            from_dict(Params, data)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
 
 
 def queue_experiment(repo: str | os.PathLike, name: str, settings: Mapping[str, object],
