@@ -2,9 +2,10 @@
 table every claim of the README rests on.
 
 Each run is one `dvc exp run --queue -S train.seed=S -S train.threads=T
--S train.cpu_capability=K` (plus any --set KEY=VALUE), all started with `dvc queue start -j JOBS`. A float setting
-is a thread count and a CPU kernel set: `2:avx2` makes an AVX-512 machine compute the
-way an AVX2 machine with two threads does (`2:default` does the same for an AVX2 one).
+-S train.cpu_capability=K` (plus any --set KEY=VALUE), all started with `dvc queue
+start -j JOBS`. A float setting is a thread count and a CPU kernel set: `2:avx2` makes
+an AVX-512 machine compute the way an AVX2 machine with two threads does (`2:default`
+does the same for an AVX2 one).
 Both are parameters, so `dvc exp show` lists them; the threads, kernel set and CPU each
 run actually used are read back from its evaluation records
 (metrics/<method>/details.json at the experiment's commit).
