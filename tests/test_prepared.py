@@ -127,12 +127,11 @@ def test_atomic_path_never_puts_a_file_in_place_of_a_folder(tmp_path):
 
 
 def _toy(root, rng, count, protocol="cityscapes19", size=(8, 12)):
-    samples = {}
+    samples = [_sample(rng, *size) for _ in range(count)]
     with PreparedWriter(root, "toy", protocol, size) as w:
-        for i in range(count):
-            samples[f"{root.name}{i}"] = _sample(rng, *size)
-            w.add("train", f"{root.name}{i}", *samples[f"{root.name}{i}"])
-    return PreparedDataset(root, "train"), list(samples.values())
+        for i, sample in enumerate(samples):
+            w.add("train", f"{root.name}{i}", *sample)
+    return PreparedDataset(root, "train"), samples
 
 
 def test_union_reads_its_parts_in_order(tmp_path, rng):
